@@ -1,0 +1,1 @@
+"""SU-Net Local Climate Zone mapping."""

@@ -1,0 +1,72 @@
+"""Write-then-rename, so that no reader ever sees a half-written output.
+
+Every output file of the pipeline is written under a temporary name in its destination folder
+and renamed into place only once complete (``os.replace`` is atomic on one file system). An
+interrupted run leaves at most a ``.tmp-*`` file or folder behind, never a file that looks
+complete but is not.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["atomic_path", "atomic_dir", "write_text_atomic"]
+
+
+def _tmp_sibling(dst: Path) -> Path:
+    # Keep the suffix so that drivers that pick a format by extension (GDAL, pyogrio) still work.
+    return dst.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{dst.name}")
+
+
+@contextmanager
+def atomic_path(dst: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``dst``; on success rename it to ``dst``, else remove it."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_sibling(dst)
+    try:
+        yield tmp
+        os.replace(tmp, dst)
+    except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_dir(dst: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary folder beside ``dst``; on success it replaces ``dst`` as a whole.
+
+    An existing ``dst`` is moved aside first and deleted only after the new one is in place, so a
+    failure never loses the previous complete output.
+    """
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_sibling(dst)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if dst.exists():
+        old = dst.with_name(f".old-{uuid.uuid4().hex[:8]}-{dst.name}")
+        os.replace(dst, old)
+    os.replace(tmp, dst)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_text_atomic(dst: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``dst`` atomically and return the path."""
+    with atomic_path(dst) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(dst)
