@@ -1,0 +1,171 @@
+"""Tiling throughput against a plain rasterio read + write of the same pixels, in the same run.
+
+The machine is shared and its speed varies several-fold between minutes, so absolute figures say
+little; the ratio does. Both sides move the same number of pixels (the stored patches):
+
+* tiling: ``sunet.tiling.tile`` from scratch (cache cleared): inspection, reprojection of every
+  candidate cell (EPSG:3857 -> UTM, bilinear, nodata-aware), label rasterisation, de-duplication,
+  splits, zarr v3 (zstd, sharded) and GeoParquet writing;
+* baseline: for each stored patch, a plain ``src.read(window=...)`` of a patch-sized window of the
+  scene it came from (no reprojection) and a ``dst.write(..., window=...)`` into a GeoTIFF whose
+  profile is the scene's own (tiled, DEFLATE), as ``rasterio`` examples copy pixels.
+
+``ratio = baseline seconds / tiling seconds`` (throughput of tiling as a share of the baseline's);
+medians over ``repeats`` alternating runs. Run: ``python -m benchmarks.tiling_throughput``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import rasterio
+from affine import Affine
+from pyproj import Transformer
+from rasterio.windows import Window
+from shapely.geometry import box
+
+from sunet.tiling import TileConfig, tile
+
+__all__ = ["make_scenes", "run"]
+
+_CLASSES = ["1", "2", "3", "4", "5", "6", "8", "9", "A", "B", "D", "E", "G"]
+
+
+def make_scenes(root: Path, n: int = 4, size: int = 1024, seed: int = 0) -> tuple[Path, Path]:
+    """Write ``n`` overlapping EPSG:3857 RGB scenes (1 m on the ground, nodata 0, tiled DEFLATE,
+    like the synthetic city's) in a row near Wuhan, and label squares of 100 m over them."""
+    rng = np.random.default_rng(seed)
+    lon, lat = 114.30, 30.59
+    res = 1.0 / math.cos(math.radians(lat))
+    x0, y0 = Transformer.from_crs(4326, 3857, always_xy=True).transform(lon, lat)
+    step = size * res * 0.9  # neighbours overlap by a tenth
+    yy, xx = np.mgrid[0:size, 0:size]
+    for i in range(n):
+        transform = Affine(res, 0, x0 + i * step, 0, -res, y0)
+        base = np.stack([np.sin(xx / (17 + 5 * b + i)) * np.cos(yy / (23 + b)) for b in range(3)])
+        data = (128 + 100 * base + rng.normal(0, 8, base.shape)).clip(1, 255).astype(np.uint8)
+        profile = {"driver": "GTiff", "width": size, "height": size, "count": 3, "dtype": "uint8",
+                   "crs": "EPSG:3857", "transform": transform, "nodata": 0, "tiled": True,
+                   "blockxsize": 256, "blockysize": 256, "compress": "deflate"}  # fmt: skip
+        (root / "scenes").mkdir(parents=True, exist_ok=True)
+        with rasterio.open(root / "scenes" / f"scene_{i:03d}.tif", "w", **profile) as dst:
+            dst.write(data)
+    to_m = Transformer.from_crs(3857, 32650, always_xy=True)
+    left, top = to_m.transform(x0, y0)
+    right, bottom = to_m.transform(x0 + (n - 1) * step + size * res, y0 - size * res)
+    squares, values = [], []
+    for x in np.arange(left, right, 100.0):
+        for y in np.arange(bottom, top, 100.0):
+            squares.append(box(x, y, x + 100, y + 100))
+            values.append(_CLASSES[int(rng.integers(len(_CLASSES)))])
+    labels = root / "labels.gpkg"
+    gpd.GeoDataFrame({"lcz": values}, geometry=squares, crs=32650).to_file(labels, driver="GPKG")
+    return root / "scenes", labels
+
+
+def _baseline(index: gpd.GeoDataFrame, scenes: Path, out: Path, patch: int) -> float:
+    """Plain windowed read + write of one patch-sized window per stored patch; returns the
+    seconds spent reading (the rest of the wall time is writing, flushing included)."""
+    out.mkdir(parents=True, exist_ok=True)
+    read_s = 0.0
+    for name, count in index["scene"].value_counts().sort_index().items():
+        with rasterio.open(scenes / f"{name}.tif") as src:
+            per_row = max(1, src.width // patch)
+            rows = math.ceil(count / per_row)
+            profile = src.profile | {"width": per_row * patch, "height": rows * patch}
+            with rasterio.open(out / f"{name}.tif", "w", **profile) as dst:
+                for k in range(count):
+                    r, c = divmod(k, per_row)
+                    src_window = Window((c * patch) % (src.width - patch + 1),
+                                        (r * patch) % (src.height - patch + 1), patch, patch)  # fmt: skip
+                    t0 = time.perf_counter()
+                    data = src.read(window=src_window)
+                    read_s += time.perf_counter() - t0
+                    dst.write(data, window=Window(c * patch, r * patch, patch, patch))
+    return read_s
+
+
+def run(
+    workdir: Path | None = None,
+    city: Path | None = None,
+    scenes: int = 4,
+    size: int = 1024,
+    patch: int = 256,
+    repeats: int = 3,
+    workers: int = 1,
+) -> dict[str, Any]:
+    """Measure tiling against the plain read + write baseline; returns the figures as a dict.
+
+    ``city``: a folder from ``lcz-map synth`` (``scenes/``, ``labels.gpkg``) to use instead of
+    the generated row of ``scenes`` scenes of ``size`` px.
+
+    Keys: ``ratio`` (baseline time / tiling time: >= 0.7 is the aim), ``patches``,
+    ``tile_seconds``, ``baseline_seconds`` (medians), ``baseline_read_seconds``,
+    ``baseline_write_seconds``, ``tile_mpx_per_s``, ``baseline_mpx_per_s``, and the setup.
+    """
+    own = workdir is None
+    root = Path(tempfile.mkdtemp(prefix="tiling-bench-")) if workdir is None else Path(workdir)
+    try:
+        if city is not None:
+            scene_dir, labels = Path(city) / "scenes", Path(city) / "labels.gpkg"
+            scenes = len(list(scene_dir.glob("*.tif")))
+        else:
+            scene_dir, labels = make_scenes(root / "data", scenes, size)
+        tile_times, base_times, reads, writes = [], [], [], []
+        patches = 0
+        for _ in range(repeats):
+            shutil.rmtree(root / "store", ignore_errors=True)
+            config = TileConfig(scenes=[scene_dir], labels=labels, out=root / "store", patch=patch,
+                                workers=workers)  # fmt: skip
+            t0 = time.perf_counter()
+            report = tile(config)
+            tile_times.append(time.perf_counter() - t0)
+            patches = report.patches
+            index = gpd.read_parquet(root / "store" / "index.parquet")
+            shutil.rmtree(root / "baseline", ignore_errors=True)
+            t0 = time.perf_counter()
+            read_s = _baseline(index, scene_dir, root / "baseline", patch)
+            base_times.append(time.perf_counter() - t0)
+            reads.append(read_s)
+            writes.append(base_times[-1] - read_s)
+        mpx = patches * patch * patch / 1e6
+        tile_s, base_s = statistics.median(tile_times), statistics.median(base_times)
+        return {
+            "ratio": round(base_s / tile_s, 3),
+            "patches": patches,
+            "patch": patch,
+            "scenes": scenes,
+            "scene_size": size if city is None else None,
+            "data": str(city) if city is not None else "generated",
+            "workers": workers,
+            "repeats": repeats,
+            "tile_seconds": round(tile_s, 3),
+            "baseline_seconds": round(base_s, 3),
+            "baseline_read_seconds": round(statistics.median(reads), 3),
+            "baseline_write_seconds": round(statistics.median(writes), 3),
+            "tile_mpx_per_s": round(mpx / tile_s, 2),
+            "baseline_mpx_per_s": round(mpx / base_s, 2),
+        }
+    finally:
+        if own:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--city", type=Path, default=None, help="a synthetic city folder")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    print(json.dumps(run(city=args.city, workers=args.workers, repeats=args.repeats), indent=2))

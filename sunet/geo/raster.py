@@ -1,0 +1,362 @@
+"""The only module that opens scenes: validation, band selection, scaling to uint8 and a
+reprojected read of any target-grid window.
+
+Reading goes through a rasterio ``WarpedVRT`` onto the caller's pixel grid (bilinear), so a scene
+of any CRS, pixel size or rotation can be read window by window without a mosaic in memory.
+Validity always comes from an alpha band of the warped dataset, which GDAL derives from the source's
+nodata value, alpha band or internal mask (whichever it has), and which is 0 outside the source
+footprint; pixel values therefore never decide validity by themselves, and nodata never reads as
+data. A source with none of the three counts as valid wherever it has pixels.
+
+Scaling to uint8 (``scaling=None``, the default):
+  * uint8 data is passed through unchanged;
+  * any other dtype (uint16, int16, float32 ...) gets a per-scene, per-band linear stretch of the
+    2nd-98th percentile of its valid pixels onto 0-255, clipped. The percentiles are computed once
+    per scene and band set from a decimated read (overviews when present, at most ~1024 px on the
+    long side), so every window of a scene is scaled the same way.
+A :class:`ByteScaling` given by the caller replaces the stretch by a fixed range
+(``ByteScaling.fixed(0, 10000, nbands=3)``), which keeps values comparable across scenes.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import shapely
+from affine import Affine
+from pyproj import CRS, Transformer
+from rasterio.crs import CRS as RioCRS
+from rasterio.enums import MaskFlags, Resampling
+from rasterio.errors import RasterioError
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+from shapely.geometry import Polygon
+
+from sunet.geo.grid import utm_crs
+
+__all__ = [
+    "ByteScaling",
+    "SceneInfo",
+    "SceneReader",
+    "inspect_scene",
+    "open_scene",
+    "read_reprojected",
+    "scene_footprint",
+    "scene_stretch",
+]
+
+# Long side, in pixels, of the decimated reads used for valid-data bounds and percentile stretches.
+_OVERVIEW_SIDE = 1024
+
+
+@dataclass(frozen=True)
+class SceneInfo:
+    """What the pipeline needs to know about one scene file (picklable, hashable).
+
+    Attributes:
+        path: the file.
+        crs: the scene's CRS.
+        transform: pixel -> CRS affine transform.
+        width, height: size in pixels; count: number of bands.
+        dtype: numpy dtype name of the bands (``'uint8'``, ``'uint16'`` ...).
+        nodata: the declared nodata value, or ``None``.
+        bounds: ``(left, bottom, right, top)`` of the whole raster in the scene CRS.
+        valid_window: ``(col_off, row_off, width, height)`` in pixels of the box around the
+            scene's valid data (the whole raster if it has no nodata/alpha/mask).
+    """
+
+    path: Path
+    crs: CRS
+    transform: Affine
+    width: int
+    height: int
+    count: int
+    dtype: str
+    nodata: float | None
+    bounds: tuple[float, float, float, float]
+    valid_window: tuple[int, int, int, int]
+
+    @property
+    def name(self) -> str:
+        """The scene's name in outputs: its file stem."""
+        return self.path.stem
+
+
+@dataclass(frozen=True)
+class ByteScaling:
+    """Linear map of ``[low, high]`` (per band, source units) onto 0-255, clipped."""
+
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+
+    @classmethod
+    def fixed(cls, low: float, high: float, nbands: int = 3) -> ByteScaling:
+        """The same range for every band, e.g. ``ByteScaling.fixed(0, 10000)`` for reflectance."""
+        if not high > low:
+            raise ValueError(f"scaling range must have high > low, got [{low}, {high}]")
+        return cls((float(low),) * nbands, (float(high),) * nbands)
+
+    def apply(self, data: np.ndarray) -> np.ndarray:
+        """``(B, H, W)`` any dtype -> ``(B, H, W)`` uint8."""
+        low = np.asarray(self.low, dtype=np.float64)[:, None, None]
+        span = np.asarray(self.high, dtype=np.float64)[:, None, None] - low
+        span[span <= 0] = 1.0  # a constant band maps to 0 rather than dividing by zero
+        scaled = (data.astype(np.float64) - low) / span * 255.0
+        return np.clip(np.rint(np.nan_to_num(scaled)), 0, 255).astype(np.uint8)
+
+
+def _error(path: Path, problem: str, err: BaseException | None = None) -> ValueError:
+    detail = f" ({str(err).splitlines()[0]})" if err is not None and str(err) else ""
+    return ValueError(f"{path}: {problem}{detail}")
+
+
+def _has_alpha(src: rasterio.DatasetReader) -> bool:
+    return any(MaskFlags.alpha in flags for flags in src.mask_flag_enums)
+
+
+def _decimated_shape(width: int, height: int) -> tuple[int, int]:
+    factor = max(1, math.ceil(max(width, height) / _OVERVIEW_SIDE))
+    return max(1, math.ceil(height / factor)), max(1, math.ceil(width / factor))
+
+
+def inspect_scene(path: str | Path, *, min_extent_m: float | None = None) -> SceneInfo:
+    """Open, validate and describe a scene.
+
+    Reads a decimated validity mask (which touches every block of a file without overviews, so a
+    truncated file is caught here rather than halfway through tiling).
+
+    Args:
+        path: a raster file GDAL can read.
+        min_extent_m: if given, the scene's valid data must span at least this many metres on the
+            ground in both directions (measured in the UTM zone of the scene).
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: one line naming the file, if it is unreadable or truncated, has no CRS, has
+            no valid pixel, or is smaller than ``min_extent_m``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such scene file")
+    try:
+        with rasterio.open(path) as src:
+            if src.crs is None:
+                raise _error(path, "scene has no CRS (georeference it before tiling)")
+            if src.transform.is_identity:
+                raise _error(path, "scene has a CRS but no geotransform")
+            if src.width < 2 or src.height < 2:
+                raise _error(path, f"scene is only {src.width}x{src.height} px")
+            shape = _decimated_shape(src.width, src.height)
+            mask = src.dataset_mask(out_shape=shape)
+            # Read the last block too: a decimated read may skip the final rows of a file.
+            bh, bw = src.block_shapes[0]
+            last = Window(
+                ((src.width - 1) // bw) * bw, ((src.height - 1) // bh) * bh, bw, bh
+            ).intersection(Window(0, 0, src.width, src.height))
+            src.read(window=last)
+            info = SceneInfo(
+                path=path,
+                crs=CRS.from_user_input(src.crs.to_wkt()),
+                transform=src.transform,
+                width=src.width,
+                height=src.height,
+                count=src.count,
+                dtype=src.dtypes[0],
+                nodata=src.nodata,
+                bounds=tuple(src.bounds),
+                valid_window=_valid_window(mask, src.width, src.height, path),
+            )
+    except ValueError:
+        raise
+    except RasterioError as e:
+        raise _error(path, "not a readable raster or truncated", e) from e
+    if min_extent_m is not None:
+        west, south, east, north = scene_footprint(info, CRS.from_epsg(4326)).bounds
+        local = scene_footprint(info, utm_crs((west + east) / 2, (south + north) / 2))
+        x0, y0, x1, y1 = local.bounds
+        if min(x1 - x0, y1 - y0) < min_extent_m:
+            raise _error(
+                path,
+                f"scene covers only {x1 - x0:.0f} x {y1 - y0:.0f} m of valid data, "
+                f"less than one patch ({min_extent_m:.0f} m)",
+            )
+    return info
+
+
+def _valid_window(
+    mask: np.ndarray, width: int, height: int, path: Path
+) -> tuple[int, int, int, int]:
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        raise _error(path, "scene has no valid pixel (all nodata)")
+    # Map decimated indices back to full-resolution pixels, widened by one decimated pixel so the
+    # box never cuts valid data off.
+    fy, fx = height / mask.shape[0], width / mask.shape[1]
+    c0 = max(0, math.floor((cols[0] - 1) * fx))
+    r0 = max(0, math.floor((rows[0] - 1) * fy))
+    c1 = min(width, math.ceil((cols[-1] + 2) * fx))
+    r1 = min(height, math.ceil((rows[-1] + 2) * fy))
+    return c0, r0, c1 - c0, r1 - r0
+
+
+def scene_footprint(info: SceneInfo, dst_crs: CRS, densify: int = 16) -> Polygon:
+    """The box around a scene's valid data, as a polygon in ``dst_crs``.
+
+    Edges are densified to ``densify`` segments before reprojection, so curved edges (e.g. a
+    EPSG:4326 box seen in UTM) stay within a fraction of a pixel of the true outline.
+    """
+    c0, r0, w, h = info.valid_window
+    corners = [
+        info.transform @ xy for xy in ((c0, r0), (c0 + w, r0), (c0 + w, r0 + h), (c0, r0 + h))
+    ]
+    poly = Polygon(corners)
+    side = max(poly.length / 4.0, 1e-12)
+    poly = shapely.segmentize(poly, side / densify)
+    if CRS.from_user_input(dst_crs) == info.crs:
+        return poly
+    to_dst = Transformer.from_crs(info.crs, dst_crs, always_xy=True)
+    return shapely.transform(poly, lambda xy: np.column_stack(to_dst.transform(xy[:, 0], xy[:, 1])))
+
+
+@functools.lru_cache(maxsize=64)
+def scene_stretch(
+    info: SceneInfo, bands: tuple[int, ...], percentiles: tuple[float, float] = (2.0, 98.0)
+) -> ByteScaling:
+    """Per-band percentile stretch of a scene's valid pixels, from one decimated read (cached per
+    process, so each scene is measured once)."""
+    _check_bands(info, bands)
+    shape = _decimated_shape(info.width, info.height)
+    try:
+        with rasterio.open(info.path) as src:
+            data = src.read(list(bands), out_shape=(len(bands), *shape), masked=True)
+            valid = src.dataset_mask(out_shape=shape) > 0
+    except RasterioError as e:
+        raise _error(info.path, "read failed", e) from e
+    low, high = [], []
+    for b in range(len(bands)):
+        values = np.ma.getdata(data[b])[valid & ~np.ma.getmaskarray(data[b])]
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            low.append(0.0)
+            high.append(1.0)
+            continue
+        lo, hi = np.percentile(values.astype(np.float64), percentiles)
+        low.append(float(lo))
+        high.append(float(hi) if hi > lo else float(lo) + 1.0)
+    return ByteScaling(tuple(low), tuple(high))
+
+
+def _check_bands(info: SceneInfo, bands: Sequence[int]) -> None:
+    bad = [b for b in bands if not 1 <= b <= info.count]
+    if bad or len(bands) == 0:
+        raise _error(info.path, f"has {info.count} band(s); cannot read bands {tuple(bands)}")
+
+
+class SceneReader:
+    """An open scene that reads any target-grid window, warped (bilinear), as uint8.
+
+    Use through :func:`open_scene`. Each :meth:`read` builds a ``WarpedVRT`` of exactly the
+    requested window and reads it whole: GDAL then warps just those pixels in one pass, which
+    measured 1.4x-3x faster than windowed reads of one scene-wide ``WarpedVRT`` (whose 512x128
+    blocks are warped whole, neighbours included, even when only some cells are wanted).
+    """
+
+    def __init__(
+        self,
+        info: SceneInfo,
+        src: rasterio.DatasetReader,
+        bands: tuple[int, ...],
+        scaling: ByteScaling | None,
+    ):
+        self.info = info
+        self._src = src
+        self._bands = bands
+        self._scaling = scaling
+        # A source alpha band is carried over by GDAL; otherwise one is added, derived from
+        # nodata / the internal mask / the footprint.
+        self._add_alpha = not _has_alpha(src)
+
+    def read(
+        self, dst_crs: CRS, dst_transform: Affine, width: int, height: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(image, valid)``: uint8 ``(len(bands), height, width)`` (0 where invalid) and bool
+        ``(height, width)`` for the window ``dst_transform`` of ``dst_crs``."""
+        try:
+            with WarpedVRT(
+                self._src,
+                crs=_rio_crs(dst_crs),
+                transform=dst_transform,
+                width=width,
+                height=height,
+                resampling=Resampling.bilinear,
+                add_alpha=self._add_alpha,
+            ) as vrt:
+                data = vrt.read([*self._bands, vrt.count])  # the alpha band is always last
+        except RasterioError as e:
+            raise _error(self.info.path, "read failed (truncated or corrupt?)", e) from e
+        valid = data[-1] > 0
+        image = data[:-1]
+        if self._scaling is not None:
+            image = self._scaling.apply(image)
+        image = np.where(valid[None], image, 0).astype(np.uint8, copy=False)
+        return image, valid
+
+
+@functools.lru_cache(maxsize=8)
+def _rio_crs(crs: CRS) -> RioCRS:
+    return RioCRS.from_user_input(CRS.from_user_input(crs).to_wkt())
+
+
+@contextmanager
+def open_scene(
+    info: SceneInfo, bands: Sequence[int] = (1, 2, 3), scaling: ByteScaling | None = None
+) -> Iterator[SceneReader]:
+    """Open a scene for warped window reads of the given bands.
+
+    ``scaling=None`` applies the module's default (uint8 unchanged, else the scene's 2-98
+    percentile stretch); pass a :class:`ByteScaling` for a fixed range.
+    """
+    bands = tuple(int(b) for b in bands)
+    _check_bands(info, bands)
+    if scaling is None and np.dtype(info.dtype) != np.uint8:
+        scaling = scene_stretch(info, bands)
+    try:
+        src = rasterio.open(info.path)
+    except RasterioError as e:
+        raise _error(info.path, "cannot be opened", e) from e
+    with src:
+        yield SceneReader(info, src, bands, scaling)
+
+
+def read_reprojected(
+    info: SceneInfo,
+    dst_crs: CRS,
+    dst_transform: Affine,
+    width: int,
+    height: int,
+    bands: Sequence[int] = (1, 2, 3),
+    scaling: ByteScaling | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read a scene onto one target grid window.
+
+    Args:
+        info: from :func:`inspect_scene`.
+        dst_crs: target CRS; dst_transform: affine of the target window's upper-left pixel grid;
+        width, height: window size in pixels.
+        bands: 1-based source bands, in output order.
+        scaling: ``None`` for the default (see module docstring) or a fixed :class:`ByteScaling`.
+
+    Returns:
+        ``(image, valid)``: uint8 ``(len(bands), height, width)`` with 0 where invalid, and bool
+        ``(height, width)``, True where the scene has data.
+    """
+    with open_scene(info, bands, scaling) as scene:
+        return scene.read(dst_crs, dst_transform, width, height)

@@ -1,0 +1,125 @@
+"""The tiling stage's configuration (saved as ``config.json`` beside the patch store)."""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = ["SCENE_SUFFIXES", "TileConfig", "expand_scene_paths"]
+
+SCENE_SUFFIXES = (".tif", ".tiff", ".jp2", ".img", ".vrt")
+
+
+class TileConfig(BaseModel):
+    """Scenes + labels -> patch store (docs/DESIGN.md "Patch store")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scenes: list[Path] = Field(
+        description="Scene files, folders (their *.tif/*.tiff/*.jp2/*.img/*.vrt) or glob patterns."
+    )
+    labels: Path = Field(description="Label polygons (GeoPackage, shapefile ...), any CRS.")
+    label_field: str = Field(
+        default="lcz", description="Field holding the LCZ label of each polygon."
+    )
+    label_layer: str | None = Field(
+        default=None, description="Layer of the label file; default: its only layer, or 'labels'."
+    )
+    out: Path = Field(description="Output folder of the patch store.")
+    crs: str = Field(
+        default="auto",
+        description="Tiling CRS: 'auto' (UTM zone of the scenes) or a metric 'EPSG:NNNN'.",
+    )
+    gsd: float = Field(
+        default=1.0, gt=0, description="Ground sample distance of the patches, metres."
+    )
+    patch: int = Field(default=256, ge=8, description="Patch side, pixels.")
+    bands: list[int] = Field(default=[1, 2, 3], description="1-based scene bands, in output order.")
+    scale_range: tuple[float, float] | None = Field(
+        default=None,
+        description="Fixed [low, high] mapped onto 0-255 for non-uint8 scenes; default: each "
+        "scene's 2-98 percentile stretch.",
+    )
+    purity: float = Field(
+        default=0.95,
+        gt=0,
+        le=1,
+        description="A patch is 'pure' when its dominant class reaches this.",
+    )
+    min_labelled: float = Field(
+        default=0.5, ge=0, le=1, description="Drop patches with a smaller labelled share."
+    )
+    max_nodata: float = Field(
+        default=0.1,
+        ge=0,
+        lt=1,
+        description="Drop patches whose best scene leaves more nodata than this.",
+    )
+    block: int = Field(
+        default=4,
+        ge=1,
+        description="Side of the spatial blocks (in cells) that go to one split whole.",
+    )
+    split_ratio: tuple[float, float, float] = Field(
+        default=(4.0, 1.0, 1.0), description="Relative sizes of train, val and test."
+    )
+    seed: int = Field(default=0, description="Seed of the split and sampling order.")
+    sample_mixed: int | None = Field(
+        default=None, ge=0, description="Keep at most this many mixed patches (after splitting)."
+    )
+    sample_pure: int | None = Field(
+        default=None, ge=0, description="Keep at most this many pure patches (after splitting)."
+    )
+    shard: int = Field(
+        default=64, ge=1, description="Patches per zarr shard (one patch per chunk)."
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="Scenes tiled in parallel (Dask threads); 1 runs in this thread.",
+    )
+
+    @field_validator("bands")
+    @classmethod
+    def _bands_positive(cls, v: list[int]) -> list[int]:
+        if not v or any(b < 1 for b in v):
+            raise ValueError(f"bands must be 1-based band numbers, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TileConfig:
+        if self.scale_range is not None and not self.scale_range[1] > self.scale_range[0]:
+            raise ValueError(f"scale_range needs high > low, got {self.scale_range}")
+        if any(r < 0 for r in self.split_ratio) or sum(self.split_ratio) <= 0:
+            raise ValueError(f"split_ratio must be non-negative, got {self.split_ratio}")
+        return self
+
+    @property
+    def cell_size(self) -> float:
+        """Patch side in metres."""
+        return self.patch * self.gsd
+
+
+def expand_scene_paths(specs: list[Path]) -> list[Path]:
+    """Files, folders and glob patterns -> sorted unique scene files.
+
+    Raises:
+        FileNotFoundError: for a spec matching nothing (named in the message).
+    """
+    found: set[Path] = set()
+    for spec in specs:
+        text = str(spec)
+        if spec.is_dir():
+            matches = [p for p in spec.iterdir() if p.suffix.lower() in SCENE_SUFFIXES]
+        elif spec.exists():
+            matches = [spec]
+        elif glob.has_magic(text):
+            matches = [Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file()]
+        else:
+            raise FileNotFoundError(f"{spec}: no such scene file or folder")
+        if not matches:
+            raise FileNotFoundError(f"{spec}: matches no scene file")
+        found.update(p.resolve() for p in matches)
+    return sorted(found)

@@ -1,0 +1,172 @@
+"""One scene's share of tiling: read its candidate cells, measure them, cache the result.
+
+:func:`tile_scene` is the unit of parallel work (a Dask task, or one Prefect task per scene). It
+is a plain function of a picklable :class:`SceneJob`. Its result lives on disk under
+``OUT/.cache/<scene>-<key>/`` (``meta.npz`` + ``images.bin``), written under a temporary name and
+renamed, so an interrupted run leaves either a complete cache entry or none. The key hashes the
+scene's bytes, the label polygons it sees and every setting that changes its pixels or statistics,
+so a rerun reuses exactly the entries that would come out the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+
+import numpy as np
+
+from sunet.atomic import atomic_dir
+from sunet.geo.grid import PatchGrid
+from sunet.geo.raster import ByteScaling, SceneInfo, open_scene
+from sunet.lcz import NUM_CLASSES
+from sunet.tiling.labels import LabelSet, class_counts
+
+__all__ = ["CACHE_VERSION", "CellStatus", "SceneCache", "SceneJob", "file_digest", "tile_scene"]
+
+# Bump when the cached layout or the computation changes, so old entries are not reused.
+CACHE_VERSION = 2
+# Slack on the footprint test, for the densified outline's approximation of curved edges.
+_COVERAGE_MARGIN = 1e-3
+
+
+@dataclass(frozen=True)
+class SceneJob:
+    """Everything one scene's tiling needs (picklable).
+
+    Attributes:
+        scene: the inspected scene.
+        grid: the patch grid.
+        cells: candidate ``(row, col)`` cells: covered by the scene and touched by labels.
+        coverage: per cell, the share of it inside the scene's valid-data footprint (an upper
+            bound of its valid share).
+        labels: the label polygons near the scene (tiling CRS).
+        bands: source bands read, in order; scaling: fixed uint8 scaling or ``None`` (default).
+        min_labelled, max_nodata: thresholds deciding which cells are worth reading/storing.
+        cache_root: ``OUT/.cache``; key: the cache key (see :func:`job_key`).
+    """
+
+    scene: SceneInfo
+    grid: PatchGrid
+    cells: tuple[tuple[int, int], ...]
+    coverage: tuple[float, ...]
+    labels: LabelSet
+    bands: tuple[int, ...]
+    scaling: ByteScaling | None
+    min_labelled: float
+    max_nodata: float
+    cache_root: Path
+    key: str
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.cache_root / f"{self.scene.name}-{self.key}"
+
+
+def file_digest(path: Path) -> str:
+    """BLAKE2b of a file's bytes (hex, 32 chars)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+
+
+def job_key(scene_digest: str, settings: dict[str, object], labels_digest: str) -> str:
+    """Cache key of a scene job from its inputs' hashes and its settings."""
+    text = json.dumps(
+        {"v": CACHE_VERSION, "scene": scene_digest, "labels": labels_digest, **settings},
+        sort_keys=True,
+    )
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+@dataclass(frozen=True)
+class SceneCache:
+    """A finished scene result on disk.
+
+    ``meta.npz`` holds, per candidate cell ``i``: ``cells[i]`` (row, col), ``status[i]``
+    (:class:`CellStatus`), ``valid[i]`` (valid pixels, -1 if not read), ``labelled[i]``
+    (labelled share of the cell, NaN if not rasterised), ``counts[i]`` (int64 ``(17,)`` class
+    pixels among labelled valid pixels) and ``slot[i]`` (row of ``images.bin``, -1 if no image
+    was kept). ``images.bin`` is raw uint8 ``(n_images, bands, P, P)``.
+    """
+
+    path: Path
+    scene: str
+    reused: bool
+
+    def meta(self) -> dict[str, np.ndarray]:
+        with np.load(self.path / "meta.npz") as z:
+            return {k: z[k] for k in z.files}
+
+    def images(self, bands: int, patch: int) -> np.ndarray:
+        """Memory-mapped ``(n_images, bands, patch, patch)`` uint8."""
+        raw = self.path / "images.bin"
+        n = raw.stat().st_size // (bands * patch * patch)
+        if n == 0:
+            return np.zeros((0, bands, patch, patch), np.uint8)
+        return np.memmap(raw, dtype=np.uint8, mode="r", shape=(n, bands, patch, patch))
+
+
+class CellStatus(IntEnum):
+    """What one scene made of one candidate cell (cheapest test first)."""
+
+    KEPT = 0  # image and class counts stored
+    UNCOVERED = 1  # the scene's footprint alone leaves too much nodata: not read
+    UNLABELLED = 2  # labelled share below min_labelled (the same for every scene): not read
+    NODATA = 3  # read, but more nodata than max_nodata
+
+
+def tile_scene(job: SceneJob) -> SceneCache:
+    """Read, measure and cache every candidate cell of one scene (reuses a finished entry).
+
+    Per cell: if the scene's footprint covers enough of it, rasterise the labels; if the
+    labelled share reaches ``min_labelled``, read the scene warped onto the cell; if its nodata
+    share is within ``max_nodata``, keep the image and the class counts among labelled valid
+    pixels. The warped read is by far the costliest step, so it comes last.
+    """
+    if (job.cache_dir / "meta.npz").is_file():
+        return SceneCache(job.cache_dir, job.scene.name, reused=True)
+    grid, p = job.grid, job.grid.patch
+    n = len(job.cells)
+    status = np.full(n, CellStatus.UNCOVERED, dtype=np.int8)
+    valid = np.full(n, -1, dtype=np.int64)
+    labelled = np.full(n, np.nan, dtype=np.float32)
+    counts = np.zeros((n, NUM_CLASSES), dtype=np.int64)
+    slot = np.full(n, -1, dtype=np.int64)
+    with atomic_dir(job.cache_dir) as tmp:
+        kept = 0
+        with open(tmp / "images.bin", "wb") as out:
+            if n:
+                with open_scene(job.scene, job.bands, job.scaling) as scene:
+                    for i, (r, c) in enumerate(job.cells):
+                        if 1.0 - job.coverage[i] > job.max_nodata + _COVERAGE_MARGIN:
+                            continue
+                        codes = job.labels.rasterize(grid.cell_transform(r, c), (p, p))
+                        labelled[i] = np.count_nonzero(codes) / codes.size
+                        if labelled[i] < job.min_labelled:
+                            status[i] = CellStatus.UNLABELLED
+                            continue
+                        image, ok = scene.read(grid.crs, grid.cell_transform(r, c), p, p)
+                        valid[i] = int(np.count_nonzero(ok))
+                        if 1.0 - valid[i] / ok.size > job.max_nodata:
+                            status[i] = CellStatus.NODATA
+                            continue
+                        counts[i] = class_counts(codes, ok)
+                        if counts[i].sum() == 0:  # every labelled pixel is nodata here
+                            status[i] = CellStatus.NODATA
+                            continue
+                        status[i] = CellStatus.KEPT
+                        slot[i] = kept
+                        out.write(np.ascontiguousarray(image).tobytes())
+                        kept += 1
+        np.savez(
+            tmp / "meta.npz",
+            cells=np.asarray(job.cells, dtype=np.int64).reshape(n, 2),
+            status=status,
+            valid=valid,
+            labelled=labelled,
+            counts=counts,
+            slot=slot,
+        )
+    return SceneCache(job.cache_dir, job.scene.name, reused=False)

@@ -1,0 +1,173 @@
+"""Scene reading: validation, reprojected window reads, nodata handling and uint8 scaling."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from pyproj import CRS, Transformer
+from rasterio.enums import ColorInterp
+from shapely.geometry import Point
+
+from sunet.geo.grid import PatchGrid, window_transform
+from sunet.geo.raster import (
+    ByteScaling,
+    inspect_scene,
+    open_scene,
+    read_reprojected,
+    scene_footprint,
+)
+
+UTM50N = CRS.from_epsg(32650)
+WUHAN_LONLAT = (114.30, 30.59)
+MARKER_LONLAT = (114.3003, 30.5898)
+
+
+def _utm(lon: float, lat: float) -> tuple[float, float]:
+    return Transformer.from_crs(4326, UTM50N, always_xy=True).transform(lon, lat)
+
+
+@pytest.mark.parametrize("crs", [3857, 4326])
+def test_marker_lands_on_the_expected_utm_pixel(
+    tmp_path: Path, scene_at: Callable[..., Path], crs: int
+) -> None:
+    path = scene_at(tmp_path / "s.tif", crs=crs, size_px=200, ground_m=1.0, seed=3)
+    # Paint a 3x3 marker around the pixel containing MARKER_LONLAT, in the scene's own CRS.
+    with rasterio.open(path, "r+") as ds:
+        x, y = Transformer.from_crs(4326, ds.crs, always_xy=True).transform(*MARKER_LONLAT)
+        r, c = ds.index(x, y)
+        data = ds.read()
+        data[:, r - 1 : r + 2, c - 1 : c + 2] = 255
+        ds.write(data)
+    info = inspect_scene(path)
+    ux, uy = _utm(*MARKER_LONLAT)
+    left, top = np.floor(ux) - 20.0, np.ceil(uy) + 20.0
+    image, valid = read_reprojected(info, UTM50N, window_transform(left, top, 1.0), 40, 40)
+    assert valid.all()
+    peak = np.unravel_index(np.argmax(image.astype(int).sum(axis=0)), (40, 40))
+    expected = (int(top - uy), int(ux - left))
+    assert abs(peak[0] - expected[0]) <= 1 and abs(peak[1] - expected[1]) <= 1
+
+
+def test_nodata_never_reads_as_data(
+    tmp_path: Path, scene_at: Callable[..., Path], make_texture: Callable[..., np.ndarray]
+) -> None:
+    data = make_texture(128)
+    data[:, :, :64] = 0  # west half is nodata
+    data[:, 100:, 100:] = 0
+    data[0, 100:, 100:] = 1  # a dark but valid corner: not all bands equal nodata
+    info = inspect_scene(scene_at(tmp_path / "s.tif", crs=32650, size_px=128, data=data, nodata=0))
+    b = info.bounds
+    image, valid = read_reprojected(info, UTM50N, window_transform(b[0] - 10, b[3], 1.0), 138, 128)
+    assert not valid[:, :74].any()  # 10 px outside the scene + 64 px nodata
+    assert valid[:, 76:].all()
+    assert (image[:, ~valid] == 0).all()
+
+
+def test_alpha_band_and_internal_mask_decide_validity(
+    tmp_path: Path, write_scene: Callable[..., Path], make_texture: Callable[..., np.ndarray]
+) -> None:
+    t = window_transform(500_000.0, 3_400_000.0, 1.0)
+    rgba = np.concatenate([make_texture(64), np.full((1, 64, 64), 255, np.uint8)])
+    rgba[3, :32] = 0
+    path = write_scene(
+        tmp_path / "a.tif", crs=UTM50N, transform=t, data=rgba, photometric="RGB", alpha="YES"
+    )
+    with rasterio.open(path, "r+") as ds:
+        ds.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
+    image, valid = read_reprojected(inspect_scene(path), UTM50N, t, 64, 64)
+    assert not valid[:32].any() and valid[32:].all()
+
+    masked = tmp_path / "m.tif"
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+        write_scene(masked, crs=UTM50N, transform=t, data=make_texture(64, dtype="uint16") * 40)
+        with rasterio.open(masked, "r+") as ds:
+            mask = np.full((64, 64), 255, np.uint8)
+            mask[:, :16] = 0
+            ds.write_mask(mask)
+    image, valid = read_reprojected(inspect_scene(masked), UTM50N, t, 64, 64)
+    assert not valid[:, :16].any() and valid[:, 16:].all()
+
+
+def test_non_uint8_data_gets_a_percentile_stretch(
+    tmp_path: Path, write_scene: Callable[..., Path]
+) -> None:
+    t = window_transform(500_000.0, 3_400_000.0, 1.0)
+    ramp = np.tile(np.arange(100, dtype=np.float32) * 100.0, (3, 100, 1))  # 0 .. 9900 along x
+    info = inspect_scene(write_scene(tmp_path / "f.tif", crs=UTM50N, transform=t, data=ramp))
+    image, _ = read_reprojected(info, UTM50N, t, 100, 100)
+    assert image.dtype == np.uint8
+    # 2nd-98th percentile of 0..9900 is 198..9702: columns 0-1 clip to 0, 98-99 to 255.
+    assert image[0, 0, 0] == 0 and image[0, 0, 99] == 255
+    assert abs(int(image[0, 0, 50]) - round((5000 - 198) / (9702 - 198) * 255)) <= 1
+    fixed, _ = read_reprojected(info, UTM50N, t, 100, 100, scaling=ByteScaling.fixed(0, 19800))
+    assert fixed[0, 0, 99] == round(9900 / 19800 * 255)
+
+
+def test_windows_of_one_warp_match_single_reads(
+    tmp_path: Path, scene_at: Callable[..., Path]
+) -> None:
+    info = inspect_scene(scene_at(tmp_path / "s.tif", crs=3857, size_px=300, seed=1))
+    grid = PatchGrid(UTM50N, gsd=1.0, patch=64)
+    rows, cols = grid.index_ranges(scene_footprint(info, UTM50N).bounds)
+    transform, width, height = grid.block_transform(rows, cols)
+    whole, _ = read_reprojected(info, UTM50N, transform, width, height)
+    r, c = rows[2], cols[2]
+    with open_scene(info) as scene:
+        image, valid = scene.read(UTM50N, grid.cell_transform(r, c), 64, 64)
+        again, _ = scene.read(UTM50N, grid.cell_transform(r, c), 64, 64)
+    assert valid.all()
+    np.testing.assert_array_equal(image, again)
+    # GDAL warps a large window in chunks of its own choosing: values agree to 1 DN.
+    diff = np.abs(image.astype(int) - whole[:, 128:192, 128:192])
+    assert diff.max() <= 1 and diff.mean() < 0.05
+
+
+def test_footprint_in_another_crs_contains_the_scene(
+    tmp_path: Path, scene_at: Callable[..., Path]
+) -> None:
+    info = inspect_scene(scene_at(tmp_path / "s.tif", crs=4326, size_px=100))
+    fp = scene_footprint(info, UTM50N)
+    ux, uy = _utm(*WUHAN_LONLAT)
+    assert fp.contains(Point(ux, uy))
+    assert abs(fp.area - 100 * 100) / 1e4 < 0.02  # pixels of ~1 m
+
+
+def test_bad_scenes_raise_one_line_errors_naming_the_file(
+    tmp_path: Path,
+    write_scene: Callable[..., Path],
+    scene_at: Callable[..., Path],
+    make_texture: Callable[..., np.ndarray],
+) -> None:
+    cases: dict[str, str] = {}
+    with pytest.raises(FileNotFoundError, match="missing.tif"):
+        inspect_scene(tmp_path / "missing.tif")
+    (tmp_path / "text.tif").write_text("not an image")
+    cases["text.tif"] = "not a readable raster"
+    write_scene(
+        tmp_path / "nocrs.tif",
+        crs=None,
+        transform=window_transform(1000, 2000, 1),
+        data=make_texture(32),
+    )
+    cases["nocrs.tif"] = "no CRS"
+    good = scene_at(tmp_path / "good.tif", crs=32650, size_px=256, compress="none")
+    (tmp_path / "cut.tif").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    cases["cut.tif"] = "truncated"
+    empty = np.zeros((3, 64, 64), np.uint8)
+    scene_at(tmp_path / "empty.tif", crs=32650, size_px=64, data=empty, nodata=0)
+    cases["empty.tif"] = "no valid pixel"
+    for name, problem in cases.items():
+        with pytest.raises(ValueError, match=problem) as err:
+            inspect_scene(tmp_path / name)
+        assert name in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="less than one patch") as err:
+        inspect_scene(good, min_extent_m=300.0)
+    assert "good.tif" in str(err.value)
+    assert inspect_scene(good, min_extent_m=250.0).width == 256
+    with pytest.raises(ValueError, match="cannot read bands"):
+        read_reprojected(inspect_scene(good), UTM50N, window_transform(0, 0, 1), 8, 8, bands=(1, 4))
+    assert CRS.from_user_input(inspect_scene(good).crs) == UTM50N
