@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 DEMO_DIR ?= runs/demo
 
-.PHONY: setup test test-slow lint demo bench clean
+.PHONY: setup test test-slow lint demo bench clean server deploy worker serve stop status run-demo run-wuhan
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,3 +39,40 @@ bench: setup
 
 clean:
 	rm -rf runs .pytest_cache .mypy_cache .ruff_cache
+
+# --- Running as a service (Prefect) -------------------------------------------------------------
+# A local Prefect server (SQLite under PREFECT_HOME; set PREFECT_API_DATABASE_CONNECTION_URL for
+# PostgreSQL) on 127.0.0.1, and either a worker on a process pool (`make deploy worker`) or one
+# process serving the deployments (`make serve`). PIDs go to $(PREFECT_HOME)/run/*.pid, logs to
+# $(PREFECT_HOME)/logs/; `make stop` stops by PID. Then, with PREFECT_API_URL exported as printed
+# by `make server`: prefect deployment run lcz-map/demo --watch
+PREFECT_HOME ?= $(CURDIR)/.prefect
+LCZ_PREFECT_PORT ?= 4200
+LCZ_POOL ?= lcz
+PREFECT_ENV = PREFECT_HOME=$(PREFECT_HOME) LCZ_PREFECT_PORT=$(LCZ_PREFECT_PORT) \
+	PREFECT_API_URL=http://127.0.0.1:$(LCZ_PREFECT_PORT)/api PREFECT_SERVER_ANALYTICS_ENABLED=false
+
+server: setup
+	$(PREFECT_ENV) $(BIN)/python -m flows.services server
+	@echo "export PREFECT_API_URL=http://127.0.0.1:$(LCZ_PREFECT_PORT)/api"
+
+deploy: setup
+	$(PREFECT_ENV) $(BIN)/python -m flows.deployments deploy --pool $(LCZ_POOL)
+
+worker: setup
+	$(PREFECT_ENV) $(BIN)/python -m flows.services worker --pool $(LCZ_POOL)
+
+serve: setup
+	$(PREFECT_ENV) $(BIN)/python -m flows.services serve
+
+stop:
+	$(PREFECT_ENV) $(BIN)/python -m flows.services stop
+
+status:
+	$(PREFECT_ENV) $(BIN)/python -m flows.services status
+
+run-demo: setup
+	$(PREFECT_ENV) $(BIN)/prefect deployment run lcz-map/demo --watch
+
+run-wuhan: setup
+	$(PREFECT_ENV) $(BIN)/prefect deployment run lcz-map/wuhan --watch

@@ -1,0 +1,408 @@
+"""``lcz-map``: keep a city's LCZ map up to date (tile -> train if needed -> map -> report).
+
+Top to bottom, each step one library call:
+
+1. inputs: the synthetic city is generated if asked for and absent; missing data stops the run
+   with one line naming every missing input;
+2. model: the one given, or one trained earlier on the same labels, or tile + train now
+   (:func:`sunet.operations.provenance.choose_model`: retraining follows the labels and tiling
+   options, not new imagery); a newly trained model is scored on the test split;
+3. map: plan against the latest map version (new scenes from the inbox, changed inputs), map only
+   the districts that new or changed scenes touch (or all of them on a first run / new model),
+   publish ``OUT/versions/vNNNN`` and switch ``latest`` (:mod:`sunet.operations.remap`);
+4. report: Prefect artifacts with the model's metrics, the tiling report, the map (quicklook and
+   per-district classes) and the changes since the previous version.
+
+Resuming: tiling and training are cached on the content of their inputs (:mod:`flows.caching`);
+mapping builds in ``versions/.build-<plan key>``, which a rerun of the same plan finds complete
+and publishes without mapping again. Only tasks that move or read files retry.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE, TASK_SOURCE
+from prefect.utilities.hashing import hash_objects
+from pydantic import BaseModel, Field
+
+from flows.caching import FileContents
+from flows.runners import task_runner
+from flows.tile import tile_flow
+from flows.train import metrics_rows, train_model
+from sunet.mapping import MapReport
+from sunet.operations.options import options_model
+from sunet.operations.provenance import choose_model, labels_key, record_provenance
+from sunet.operations.remap import (
+    MapOptions,
+    RemapConfig,
+    RemapPlan,
+    finish_version,
+    map_plan,
+    plan_remap,
+)
+from sunet.operations.versions import MapVersion
+from sunet.synth.config import SynthConfig
+from sunet.tiling import TileConfig
+from sunet.training.config import TrainConfig
+
+__all__ = ["CityData", "TileOptions", "TrainOptions", "lcz_map", "remap_flow"]
+
+if TYPE_CHECKING:  # models made at import time; type checkers see their base
+    TileOptions = BaseModel
+    TrainOptions = BaseModel
+else:
+    TileOptions = options_model(
+        TileConfig, exclude=("scenes", "labels", "out", "crs"), name="TileOptions"
+    )
+    TrainOptions = options_model(TrainConfig, exclude=("patches", "out"), name="TrainOptions")
+BUNDLE_NAME = "model.safetensors"  # sunet.training.trainer.BUNDLE_NAME, without importing torch
+_QUICKLOOK_MAX_BYTES = 1 << 20
+
+
+# -- tasks ------------------------------------------------------------------------------------
+
+
+@task(name="generate-city", cache_policy=NO_CACHE)
+def generate_city_task(config: SynthConfig, out: Path) -> Path:
+    from sunet.synth import generate_city
+
+    generate_city(config, out)
+    return out
+
+
+@task(
+    name="evaluate", cache_policy=TASK_SOURCE + FileContents(outputs=("out",)), persist_result=True
+)
+def evaluate_task(bundle: Path, patches: Path, out: Path) -> dict[str, Any]:
+    """Score the bundle on the test split (metrics also go into the bundle)."""
+    from sunet.evaluation.evaluate import EvaluateConfig, evaluate
+
+    try:
+        return dict(evaluate(EvaluateConfig(model=bundle, patches=patches, split="test", out=out)))
+    except ValueError as e:  # a tiny store may have an empty test split: report, do not fail
+        get_run_logger().warning(f"evaluation skipped: {e}")
+        return {}
+
+
+@task(name="plan-remap", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
+def plan_task(config: RemapConfig) -> RemapPlan:
+    """Ingest the inbox, scan scenes, compare with the latest version (file I/O: retried)."""
+    return plan_remap(config)
+
+
+def _plan_key(plan: RemapPlan) -> str:
+    return str(
+        hash_objects(
+            plan.config.model_dump(mode="json"),
+            plan.inputs,
+            plan.manifest.model_dump(mode="json"),
+            plan.mode,
+            plan.touched,
+            plan.previous.name if plan.previous else None,
+            raise_on_failure=True,
+        )
+    )
+
+
+def _map_cache_key(context: Any, parameters: dict[str, Any]) -> str:
+    return _plan_key(parameters["plan"])
+
+
+@task(name="map", cache_key_fn=_map_cache_key, persist_result=True)
+def map_task(plan: RemapPlan, built: Path) -> MapReport | None:
+    """Map what the plan asks into ``built``, spreading inference over the flow's Dask cluster."""
+    if built.exists():  # a crashed attempt's partial build: start it again cleanly
+        shutil.rmtree(built)
+    built.mkdir(parents=True)
+    if not _on_dask_worker():
+        return map_plan(plan, built)
+    from prefect_dask import get_dask_client
+
+    with get_dask_client() as client:
+        return map_plan(plan, built, client=client)
+
+
+def _on_dask_worker() -> bool:
+    try:
+        from distributed import get_worker
+
+        get_worker()
+        return True
+    except (ImportError, ValueError):
+        return False
+
+
+@task(name="publish-version", cache_policy=NO_CACHE)
+def publish_task(
+    plan: RemapPlan, built: Path, report: MapReport | None
+) -> tuple[MapVersion, Path | None]:
+    return finish_version(plan, built, report)
+
+
+# -- flow -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CityData:
+    """Where a city's data is, once resolved: ``labels`` None means map with the given model."""
+
+    scenes_dir: Path
+    districts: Path
+    labels: Path | None
+
+
+def resolve_data(
+    city: str,
+    out: Path,
+    scenes_dir: Path | None,
+    labels: Path | None,
+    districts: Path | None,
+    model: Path | None,
+    synthetic: SynthConfig | None,
+) -> CityData:
+    """Fill data locations from the synthetic city (generated if absent); raise one line naming
+    every missing input otherwise."""
+    if synthetic is not None:
+        generated = out / "city"
+        if not (generated / "city.json").is_file():
+            generate_city_task(synthetic, generated)
+        scenes_dir = scenes_dir or generated / "scenes"
+        labels = labels or (generated / "labels.gpkg" if model is None else None)
+        districts = districts or generated / "districts.gpkg"
+    checks: list[tuple[str, Path | None, str]] = [
+        ("scenes_dir", scenes_dir, "folder"),
+        ("districts", districts, "file"),
+        ("model", model, "file") if model is not None else ("labels", labels, "file"),
+    ]
+    if model is not None and labels is not None:
+        checks.append(("labels", labels, "file"))
+    missing = []
+    for name, path, kind in checks:
+        if path is None:
+            missing.append(f"{name} (not set)")
+        elif not (path.is_dir() if kind == "folder" else path.is_file()):
+            missing.append(f"{name} ({path}: no such {kind})")
+    if missing:
+        raise FileNotFoundError(f"lcz-map/{city}: missing input(s): {'; '.join(missing)}")
+    assert scenes_dir is not None and districts is not None
+    return CityData(scenes_dir, districts, labels)
+
+
+def model_for(
+    data: CityData,
+    out: Path,
+    model: Path | None,
+    crs: str,
+    tiling: BaseModel,
+    training: BaseModel,
+    evaluate: bool,
+    runner: Any,
+) -> tuple[Path, Path | None]:
+    """The bundle to map with (given, trained earlier on the same labels, or trained now), and
+    the patch store if one was made now."""
+    options = {**tiling.model_dump(mode="json"), "crs": crs}
+    key = labels_key(data.labels, options) if data.labels is not None else None
+    choice = choose_model(model, out / "work" / "models", key, BUNDLE_NAME)
+    print(f"model: {choice.reason}")
+    if choice.bundle is not None:
+        return choice.bundle, None
+    assert data.labels is not None and key is not None
+    store = out / "work" / "patches"
+    tile_cfg = TileConfig(
+        scenes=[data.scenes_dir], labels=data.labels, out=store, crs=crs, **tiling.model_dump()
+    )
+    tile_flow.with_options(task_runner=runner)(tile_cfg)
+    bundle = train_model(TrainConfig(patches=store, out=choice.train_dir, **training.model_dump()))
+    record_provenance(bundle, key, data.labels, options)
+    if evaluate:
+        evaluate_task(bundle, store, choice.train_dir / "evaluation")
+    return bundle, store
+
+
+@flow(name="lcz-map", log_prints=True)
+def lcz_map(
+    city: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")] = "city",
+    out: Path = Path("runs/city"),
+    scenes_dir: Path | None = None,
+    labels: Path | None = None,
+    districts: Path | None = None,
+    district_field: str = "name",
+    district_names: list[str] | None = None,
+    model: Path | None = None,
+    crs: str = "auto",
+    inbox: Path | None = None,
+    settle_seconds: float = 30.0,
+    full_remap: bool = False,
+    keep_versions: int | None = 20,
+    synthetic: SynthConfig | None = None,
+    tiling: TileOptions | None = None,
+    training: TrainOptions | None = None,
+    mapping: MapOptions | None = None,
+    evaluate: bool = True,
+    dask_address: str | None = None,
+    dask_workers: int = 2,
+) -> dict[str, Any]:
+    """Bring a city's LCZ map up to date: tile -> train if needed -> map what changed -> report.
+
+    Args:
+        city: City name, lower case: names the artifacts and the event resource lcz.city.<city>.
+        out: Map root: versions/vNNNN/, latest.json, the latest link, work/ (patches, models).
+        scenes_dir: Folder of the city's scene GeoTIFFs.
+        labels: LCZ label polygons (field lcz); without them a model must be given.
+        districts: District polygons (field district_field).
+        district_field: Attribute naming each district.
+        district_names: Map only these districts (None = every district in the file).
+        model: Model bundle to map with; None = train one, or reuse the one trained on the
+            same labels.
+        crs: Metric CRS of patches and maps: 'auto' (UTM zone) or e.g. 'EPSG:32650'.
+        inbox: Folder where new scenes arrive; moved into scenes_dir once settled.
+        settle_seconds: An inbox file must be unchanged this long before it is taken.
+        full_remap: Remap every district even if only a few scenes changed.
+        keep_versions: Keep this many newest map versions (None = all).
+        synthetic: Generate this synthetic city into OUT/city if absent and use its scenes,
+            labels and districts where those are not given (the demo).
+        tiling: Tiling options (patch size, GSD, purity ...; scenes, labels, output set here).
+        training: Training options (preset, epochs, batch size ...).
+        mapping: Mapping options (stride, batch size ...).
+        evaluate: Score a newly trained model on the test split.
+        dask_address: Dask scheduler for tiling and mapping (None = $LCZ_DASK_ADDRESS, else a
+            local cluster).
+        dask_workers: Processes of the local Dask cluster (0 = none: run in threads).
+    """
+    data = resolve_data(city, out, scenes_dir, labels, districts, model, synthetic)
+    if inbox is not None:
+        inbox.mkdir(parents=True, exist_ok=True)
+    runner = task_runner(dask_address, dask_workers)
+    bundle, store = model_for(
+        data, out, model, crs, tiling or TileOptions(), training or TrainOptions(), evaluate, runner
+    )
+    publish_model_report(city, bundle, store)
+    config = RemapConfig(
+        out=out,
+        scenes_dir=data.scenes_dir,
+        districts=data.districts,
+        district_field=district_field,
+        district_names=district_names,
+        model=bundle,
+        crs=crs,
+        inbox=inbox,
+        settle_seconds=settle_seconds,
+        full=full_remap,
+        keep_versions=keep_versions,
+        mapping=mapping or MapOptions(),
+    )
+    return remap_flow.with_options(task_runner=runner)(config, city)
+
+
+@flow(name="lcz-remap", log_prints=True)
+def remap_flow(config: RemapConfig, city: str = "city") -> dict[str, Any]:
+    """Plan, map and publish one map version, then report it (the map half of ``lcz-map``)."""
+    plan = plan_task(config)
+    print(f"plan: {plan.mode}: {plan.reason}")
+    result: dict[str, Any] = {"plan": plan.to_json(), "version": None, "model": str(config.model)}
+    if plan.mode == "none":
+        return result
+    key = _plan_key(plan)
+    built = Path(config.out) / "versions" / f".build-{key[:16]}"
+    _forget_other_builds(built)
+    report = map_task.with_options(refresh_cache=not built.is_dir())(plan, built)
+    version, changes_md = publish_task(plan, built, report)
+    result["version"] = version.name
+    publish_map_report(city, plan, version, changes_md)
+    print(f"published {version.name} ({plan.mode}) at {version.path}")
+    return result
+
+
+def _forget_other_builds(keep: Path) -> None:
+    # Builds of older plans can never be published (their plan is stale): free the space.
+    for other in keep.parent.glob(".build-*"):
+        if other != keep:
+            shutil.rmtree(other, ignore_errors=True)
+
+
+# -- artifacts --------------------------------------------------------------------------------
+
+
+def publish_model_report(city: str, bundle: Path, store: Path | None) -> None:
+    """Artifacts of the model: its metrics table and, when it was just trained, the tiling
+    report of its patch store."""
+    rows = metrics_rows(bundle)
+    if rows:
+        create_table_artifact(rows, key=f"{city}-metrics", description=f"Metrics of {bundle}")
+    report = store / "report.json" if store is not None else None
+    if report is not None and report.is_file():
+        from sunet.tiling import TileReport
+
+        table = TileReport.model_validate_json(report.read_text(encoding="utf-8")).table()
+        create_markdown_artifact(
+            f"```\n{table}\n```", key=f"{city}-tiling", description=f"Patch store {store}"
+        )
+
+
+def publish_map_report(
+    city: str, plan: RemapPlan, version: MapVersion, changes_md: Path | None
+) -> None:
+    """Artifacts of a new map version: quicklook and classes per district, and the changes."""
+    create_markdown_artifact(
+        _map_markdown(city, plan, version), key=f"{city}-map", description=f"LCZ map {version.name}"
+    )
+    if changes_md is not None and changes_md.is_file():
+        before = plan.previous.name if plan.previous else "?"
+        create_markdown_artifact(
+            changes_md.read_text(encoding="utf-8"),
+            key=f"{city}-changes",
+            description=f"Changes {before} -> {version.name}",
+        )
+
+
+def _map_markdown(city: str, plan: RemapPlan, version: MapVersion) -> str:
+    lines = [
+        f"# {city}: LCZ map {version.name}",
+        "",
+        f"- mode: **{plan.mode}** ({plan.reason})",
+        f"- folder: `{version.path}`",
+        f"- districts mapped: {', '.join(plan.districts[s] for s in plan.touched) or 'none'}",
+        "",
+    ]
+    quicklook = version.path / "city" / "quicklook.png"
+    if quicklook.is_file():
+        data = quicklook.read_bytes()
+        if len(data) <= _QUICKLOOK_MAX_BYTES:
+            lines.append(f"![quicklook](data:image/png;base64,{base64.b64encode(data).decode()})")
+        lines += ["", f"Quicklook: `{quicklook}`", ""]
+    lines += ["| district | mapped km² | dominant classes |", "|---|---:|---|"]
+    for slug, name in sorted(plan.districts.items(), key=lambda kv: kv[1]):
+        summary = version.path / slug / "summary.csv"
+        lines.append(f"| {name} | {_area_km2(summary)} | {_top_classes(summary)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _read_summary(summary: Path) -> list[dict[str, str]]:
+    import csv
+
+    if not summary.is_file():
+        return []
+    with summary.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _area_km2(summary: Path) -> str:
+    rows = _read_summary(summary)
+    total = sum(float(r["dominant_area_m2"]) for r in rows)
+    return f"{total / 1e6:.3f}" if rows else "-"
+
+
+def _top_classes(summary: Path) -> str:
+    rows = sorted(_read_summary(summary), key=lambda r: -float(r["dominant_share"]))[:3]
+    return ", ".join(
+        f"LCZ {r['letter']} {100 * float(r['dominant_share']):.0f}%"
+        for r in rows
+        if float(r["dominant_share"]) > 0
+    )

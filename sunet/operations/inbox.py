@@ -1,0 +1,287 @@
+"""New imagery: the inbox where scenes arrive, the scene manifest a map version records, and the
+area that new, changed or removed scenes touch.
+
+A map version records the scenes it was made from (:class:`SceneManifest`: size, modification
+time, SHA-256 and footprint of every scene file). Comparing that manifest with the scene folder
+as it is now tells which scenes are new, changed or gone; their footprints (the new footprint of a
+new or changed scene, the recorded one of a changed or removed scene) make up the touched area.
+Because the manifest lives in the version it describes, a remap that crashes leaves the previous
+manifest in place and the next run sees the same changes again: nothing is lost, nothing is done
+twice.
+
+Scenes arrive either straight in the scene folder or in an inbox folder, from which
+:func:`ingest_inbox` moves them into the scene folder once they have stopped changing for
+``settle_seconds`` (a copy still in progress is left alone). A same-named file replaces the scene
+it names (a changed scene); a file that does not open as a georeferenced raster is moved to
+``inbox/rejected/`` beside a one-line ``.error.txt``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+from pyproj import CRS
+from shapely import from_wkt, unary_union
+from shapely.geometry import Polygon
+from shapely.geometry.base import BaseGeometry
+
+from sunet.atomic import atomic_path, write_text_atomic
+from sunet.geo.raster import inspect_scene, scene_footprint
+
+__all__ = [
+    "SCENE_SUFFIXES",
+    "IngestResult",
+    "SceneChanges",
+    "SceneManifest",
+    "SceneRecord",
+    "diff_scenes",
+    "ingest_inbox",
+    "list_scenes",
+    "pending_inbox",
+    "pending_scenes",
+    "scan_scenes",
+    "sha256_file",
+]
+
+SCENE_SUFFIXES = (".tif", ".tiff")
+_HASH_CHUNK = 4 << 20  # bytes per read while hashing
+
+
+class SceneRecord(BaseModel):
+    """One scene file as a map version saw it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    size: int = Field(description="File size, bytes.")
+    mtime_ns: int = Field(description="Modification time, nanoseconds since the epoch.")
+    ctime_ns: int = Field(
+        description="Status-change time, ns: unlike mtime it cannot be carried over by a copy "
+        "that preserves timestamps, so a replaced file is always noticed."
+    )
+    sha256: str = Field(description="SHA-256 of the file's bytes (hex).")
+    footprint: str = Field(description="WKT polygon around the valid data, in the manifest CRS.")
+
+
+class SceneManifest(BaseModel):
+    """The scenes of a scene folder, keyed by file name; saved as ``scenes.json`` in a version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    crs: str = Field(description="CRS of the footprints (the map CRS), e.g. 'EPSG:32650'.")
+    scenes: dict[str, SceneRecord] = Field(description="File name -> record, sorted by name.")
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        return write_text_atomic(path, self.model_dump_json(indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SceneManifest:
+        path = Path(path)
+        try:
+            return cls.model_validate_json(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: no scene manifest") from None
+        except ValueError as e:
+            raise ValueError(f"{path}: not a scene manifest ({str(e).splitlines()[0]})") from e
+
+    def footprint(self, name: str) -> BaseGeometry:
+        return from_wkt(self.scenes[name].footprint)
+
+
+@dataclass(frozen=True)
+class SceneChanges:
+    """Scene file names that differ between two manifests (each tuple sorted)."""
+
+    added: tuple[str, ...]
+    changed: tuple[str, ...]
+    removed: tuple[str, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {
+            "added": list(self.added),
+            "changed": list(self.changed),
+            "removed": list(self.removed),
+        }
+
+    def touched_area(self, old: SceneManifest | None, new: SceneManifest) -> BaseGeometry:
+        """Union of the footprints the changes touch, in the manifests' CRS (metres).
+
+        A changed scene contributes both its old and its new footprint, a removed one its old
+        footprint: the map must be redone wherever the imagery it was made from is different.
+        """
+        if old is not None and CRS.from_user_input(old.crs) != CRS.from_user_input(new.crs):
+            raise ValueError(f"manifests are in different CRSs ({old.crs} vs {new.crs})")
+        parts = [new.footprint(n) for n in (*self.added, *self.changed)]
+        if old is not None:
+            parts += [old.footprint(n) for n in (*self.changed, *self.removed)]
+        return unary_union(parts) if parts else Polygon()
+
+
+def list_scenes(folder: str | os.PathLike[str]) -> list[Path]:
+    """Scene files (``.tif``/``.tiff``, any case) directly in ``folder``, sorted by name; hidden
+    and temporary (``.tmp-*``) files are skipped."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such scene folder")
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in SCENE_SUFFIXES and not p.name.startswith(".")
+    )
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 4 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def scan_scenes(
+    scenes_dir: str | os.PathLike[str], crs: CRS | str, previous: SceneManifest | None = None
+) -> SceneManifest:
+    """Describe every scene in ``scenes_dir``, footprints in ``crs``.
+
+    A file whose size, modification and status-change times equal those in ``previous`` keeps its
+    recorded hash and footprint, so a scan of an unchanged folder reads no pixel; any other file is hashed and
+    inspected (which validates it: see :func:`sunet.geo.raster.inspect_scene`).
+
+    Raises:
+        FileNotFoundError: if the folder does not exist.
+        ValueError: naming the folder if it holds no scene, or naming a scene that is unreadable.
+    """
+    crs = CRS.from_user_input(crs)
+    paths = list_scenes(scenes_dir)
+    if not paths:
+        raise ValueError(f"{scenes_dir}: no scene (.tif/.tiff) in the scene folder")
+    same_crs = previous is not None and CRS.from_user_input(previous.crs) == crs
+    records: dict[str, SceneRecord] = {}
+    for path in paths:
+        stat = path.stat()
+        old = previous.scenes.get(path.name) if (previous is not None and same_crs) else None
+        quick = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+        if old is not None and (old.size, old.mtime_ns, old.ctime_ns) == quick:
+            records[path.name] = old
+            continue
+        footprint = scene_footprint(inspect_scene(path), crs)
+        records[path.name] = SceneRecord(
+            size=stat.st_size,
+            mtime_ns=stat.st_mtime_ns,
+            ctime_ns=stat.st_ctime_ns,
+            sha256=sha256_file(path),
+            footprint=footprint.wkt,
+        )
+    return SceneManifest(crs=_crs_name(crs), scenes=records)
+
+
+def diff_scenes(old: SceneManifest | None, new: SceneManifest) -> SceneChanges:
+    """Which scenes are new, changed (different bytes) or removed between two manifests.
+
+    A file merely touched (new modification time, same bytes) is not a change.
+    """
+    before = old.scenes if old is not None else {}
+    after = new.scenes
+    return SceneChanges(
+        added=tuple(sorted(set(after) - set(before))),
+        changed=tuple(
+            sorted(n for n in set(after) & set(before) if after[n].sha256 != before[n].sha256)
+        ),
+        removed=tuple(sorted(set(before) - set(after))),
+    )
+
+
+def _settled(inbox: Path, settle_seconds: float, now: float | None) -> list[Path]:
+    if not inbox.is_dir():
+        raise FileNotFoundError(f"{inbox}: no such inbox folder")
+    now = time.time() if now is None else now
+    return [p for p in list_scenes(inbox) if now - p.stat().st_mtime >= settle_seconds]
+
+
+def pending_inbox(
+    inbox: str | os.PathLike[str], settle_seconds: float = 30.0, now: float | None = None
+) -> list[Path]:
+    """Scenes in the inbox that have not changed for ``settle_seconds`` (ready to ingest)."""
+    return _settled(Path(inbox), settle_seconds, now)
+
+
+def pending_scenes(
+    scenes_dir: str | os.PathLike[str] | None,
+    manifest: SceneManifest | None,
+    inbox: str | os.PathLike[str] | None = None,
+    settle_seconds: float = 30.0,
+    now: float | None = None,
+) -> list[str]:
+    """Names of scenes a remap would pick up now: settled inbox files, and scene-folder files
+    that are new, changed (different bytes) or gone since ``manifest``. Cheap: a file is hashed
+    only when its size or times differ from the manifest; no pixel is read.
+    """
+    names = [p.name for p in pending_inbox(inbox, settle_seconds, now)] if inbox else []
+    recorded = manifest.scenes if manifest is not None else {}
+    present = list_scenes(scenes_dir) if scenes_dir and Path(scenes_dir).is_dir() else []
+    for path in present:
+        stat = path.stat()
+        old = recorded.get(path.name)
+        quick = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+        if old is not None and (old.size, old.mtime_ns, old.ctime_ns) == quick:
+            continue
+        if old is None or sha256_file(path) != old.sha256:
+            names.append(path.name)
+    names += sorted(set(recorded) - {p.name for p in present})
+    return sorted(set(names))
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What :func:`ingest_inbox` did: scene paths now in the scene folder, and rejected inbox
+    files with the reason."""
+
+    accepted: tuple[Path, ...]
+    rejected: tuple[tuple[Path, str], ...]
+
+
+def ingest_inbox(
+    inbox: str | os.PathLike[str],
+    scenes_dir: str | os.PathLike[str],
+    settle_seconds: float = 30.0,
+    now: float | None = None,
+) -> IngestResult:
+    """Move settled, valid scenes from ``inbox`` into ``scenes_dir`` (replacing same-named ones).
+
+    Each move lands under a temporary name in ``scenes_dir`` and is renamed into place, so the
+    scene folder never holds a partly copied scene, even across file systems. A file that does
+    not open as a georeferenced raster goes to ``inbox/rejected/`` with ``NAME.error.txt``.
+    """
+    inbox, scenes_dir = Path(inbox), Path(scenes_dir)
+    scenes_dir.mkdir(parents=True, exist_ok=True)
+    accepted: list[Path] = []
+    rejected: list[tuple[Path, str]] = []
+    for path in _settled(inbox, settle_seconds, now):
+        try:
+            inspect_scene(path)
+        except ValueError as e:
+            dst = inbox / "rejected" / path.name
+            dst.parent.mkdir(exist_ok=True)
+            os.replace(path, dst)
+            write_text_atomic(dst.with_name(dst.name + ".error.txt"), f"{e}\n")
+            rejected.append((dst, str(e)))
+            continue
+        dst = scenes_dir / path.name
+        with atomic_path(dst) as tmp:
+            shutil.move(path, tmp)
+        accepted.append(dst)
+    return IngestResult(tuple(accepted), tuple(rejected))
+
+
+def _crs_name(crs: CRS) -> str:
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.to_wkt()

@@ -1,0 +1,191 @@
+"""Map versions: every remap writes ``ROOT/versions/vNNNN/`` and then moves the ``latest`` pointer.
+
+Layout of a map root::
+
+    ROOT/versions/v0001/ ...        one complete map each, never modified once published
+    ROOT/versions/v0002/ ...
+    ROOT/latest.json                {"version": "v0002", "path": "versions/v0002", ...}
+    ROOT/latest -> versions/v0002   symlink, for people and tools that open files by path
+
+A version is built in a hidden temporary folder beside the others and renamed to ``vNNNN`` only
+when complete; the pointer is then switched with ``os.replace`` (``latest.json`` written to a
+temporary name and renamed, the symlink created under a temporary name and renamed over the old
+one), so a reader sees either the old map or the new one, never a mixture. ``latest.json`` is the
+authority (it works on every file system); the symlink is skipped where links cannot be made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sunet.atomic import write_text_atomic
+
+__all__ = [
+    "LATEST_JSON",
+    "LATEST_LINK",
+    "MapVersion",
+    "VERSION_JSON",
+    "build_version",
+    "latest_version",
+    "list_versions",
+    "prune_versions",
+    "publish_version",
+]
+
+LATEST_JSON = "latest.json"
+LATEST_LINK = "latest"
+VERSION_JSON = "version.json"
+_NAME = re.compile(r"^v(\d{4,})$")
+
+
+@dataclass(frozen=True)
+class MapVersion:
+    """One published map version: ``number`` 1, 2, ... stored at ``ROOT/versions/vNNNN``."""
+
+    root: Path
+    number: int
+
+    @property
+    def name(self) -> str:
+        return f"v{self.number:04d}"
+
+    @property
+    def path(self) -> Path:
+        return self.root / "versions" / self.name
+
+    def info(self) -> dict[str, Any]:
+        """The version's ``version.json`` (empty if it has none)."""
+        f = self.path / VERSION_JSON
+        return json.loads(f.read_text(encoding="utf-8")) if f.is_file() else {}
+
+
+def list_versions(root: str | os.PathLike[str]) -> list[MapVersion]:
+    """Published versions under ``root``, oldest first (temporary folders are ignored)."""
+    root = Path(root)
+    folder = root / "versions"
+    if not folder.is_dir():
+        return []
+    numbers = sorted(
+        int(m.group(1)) for p in folder.iterdir() if p.is_dir() and (m := _NAME.match(p.name))
+    )
+    return [MapVersion(root, n) for n in numbers]
+
+
+def latest_version(root: str | os.PathLike[str]) -> MapVersion | None:
+    """The version ``ROOT/latest.json`` points to, or ``None`` before the first publish.
+
+    Raises:
+        ValueError: if ``latest.json`` is unreadable or names a version that does not exist.
+    """
+    root = Path(root)
+    pointer = root / LATEST_JSON
+    if not pointer.is_file():
+        return None
+    try:
+        name = json.loads(pointer.read_text(encoding="utf-8"))["version"]
+        m = _NAME.match(name)
+        if m is None:
+            raise KeyError(name)
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{pointer}: not a map version pointer ({e})") from e
+    version = MapVersion(root, int(m.group(1)))
+    if not version.path.is_dir():
+        raise ValueError(f"{pointer}: points to {version.name}, which does not exist")
+    return version
+
+
+@contextmanager
+def build_version(root: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield an empty temporary folder to build the next version in.
+
+    On success the folder is published (see :func:`publish_version`); on an exception it is
+    removed and the pointer is left where it was.
+    """
+    root = Path(root)
+    (root / "versions").mkdir(parents=True, exist_ok=True)
+    tmp = root / "versions" / f".tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    publish_version(root, tmp)
+
+
+def publish_version(root: str | os.PathLike[str], built: str | os.PathLike[str]) -> MapVersion:
+    """Rename the complete folder ``built`` to the next free ``vNNNN`` and point ``latest`` at it.
+
+    The number is claimed by the rename itself (a rename onto an existing, non-empty version
+    fails), so two publishers can never take the same number.
+    """
+    root, built = Path(root), Path(built)
+    if not any(built.iterdir()):
+        raise ValueError(f"{built}: refusing to publish an empty map version")
+    existing = list_versions(root)
+    number = existing[-1].number + 1 if existing else 1
+    while True:
+        version = MapVersion(root, number)
+        try:
+            # os.rename onto an existing non-empty folder raises; an empty one would be replaced,
+            # but published versions are never empty.
+            os.rename(built, version.path)
+            break
+        except OSError:
+            if not version.path.exists():
+                raise
+            number += 1
+    _point_latest(root, version)
+    return version
+
+
+def _point_latest(root: Path, version: MapVersion) -> None:
+    relative = Path("versions") / version.name
+    write_text_atomic(
+        root / LATEST_JSON,
+        json.dumps(
+            {
+                "version": version.name,
+                "path": relative.as_posix(),
+                "published": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+            indent=1,
+        )
+        + "\n",
+    )
+    link = root / LATEST_LINK
+    tmp = root / f".tmp-{uuid.uuid4().hex[:8]}-{LATEST_LINK}"
+    try:
+        tmp.symlink_to(relative, target_is_directory=True)
+        os.replace(tmp, link)
+    except OSError:
+        # No symlinks here (some network or Windows file systems): latest.json alone is the pointer.
+        tmp.unlink(missing_ok=True)
+
+
+def prune_versions(root: str | os.PathLike[str], keep: int) -> list[MapVersion]:
+    """Delete all but the newest ``keep`` versions (never the one ``latest`` points to).
+
+    Returns the versions deleted.
+    """
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1, got {keep}")
+    latest = latest_version(root)
+    versions = list_versions(root)
+    doomed = [v for v in versions[:-keep] if v != latest]
+    for v in doomed:
+        # Rename first so a half-deleted folder never looks like a version.
+        trash = v.path.with_name(f".old-{uuid.uuid4().hex[:8]}-{v.name}")
+        os.replace(v.path, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+    return doomed

@@ -1,0 +1,121 @@
+"""The ``lcz-map`` flow in-process (Prefect test harness): a run after a crash resumes.
+
+A small random-initialised bundle maps a 128 m district; what is checked is orchestration, not
+map quality: the map task's result is reused after a crash that happened before publishing, and
+a rerun with nothing new publishes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mapping_fixtures import LEFT, TOP, split_scene, write_districts
+
+import sunet.operations.remap as remap_module
+from sunet.operations.remap import MapOptions
+from sunet.operations.versions import latest_version
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    storage = tmp_path_factory.mktemp("results")
+    with prefect_test_harness(server_startup_timeout=120):
+        with temporary_settings(updates={PREFECT_LOCAL_STORAGE_PATH: storage}):
+            yield
+
+
+def _bundle(path: Path) -> Path:
+    import torch
+
+    from sunet.bundle import BundleMeta, save_bundle
+    from sunet.model import SUNet, get_preset
+
+    torch.manual_seed(0)
+    preset = get_preset("cpu-small")
+    meta = BundleMeta(
+        preset=preset.name, model=preset.model, mean=[120.0] * 3, std=[60.0] * 3,
+        patch_size=32, input_size=preset.model.input_size, gsd=1.0,
+        bands=["red", "green", "blue"], crs="EPSG:32650", index_hash="0" * 64,
+    )  # fmt: skip
+    return save_bundle(path, SUNet(preset.model), meta)
+
+
+@pytest.mark.slow
+def test_rerun_after_crash_reuses_the_map(
+    harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.lcz_map import lcz_map
+
+    (tmp_path / "scenes").mkdir()
+    split_scene(tmp_path / "scenes" / "a.tif", 2, 17, size=192)
+    districts = write_districts(
+        tmp_path / "districts.gpkg", {"Hanyang": (LEFT + 32, TOP - 160, LEFT + 160, TOP - 32)}
+    )
+    args: dict[str, Any] = {
+        "city": "test",
+        "out": tmp_path / "map",
+        "scenes_dir": tmp_path / "scenes",
+        "districts": districts,
+        "model": _bundle(tmp_path / "model.safetensors"),
+        "crs": "EPSG:32650",
+        "mapping": MapOptions(stride=16, progress=False, cells_layer=False),
+        "dask_workers": 0,
+    }
+    calls = {"map": 0, "publish": 0}
+    real_map, real_publish = remap_module.map_districts, remap_module.publish_version
+
+    def counting_map(*a: Any, **k: Any) -> Any:
+        calls["map"] += 1
+        return real_map(*a, **k)
+
+    def crashing_publish(*a: Any, **k: Any) -> Any:
+        calls["publish"] += 1
+        if calls["publish"] == 1:
+            raise OSError("disk full while publishing")
+        return real_publish(*a, **k)
+
+    monkeypatch.setattr(remap_module, "map_districts", counting_map)
+    monkeypatch.setattr(remap_module, "publish_version", crashing_publish)
+
+    with pytest.raises(OSError, match="disk full"):
+        lcz_map(**args)
+    assert calls["map"] == 1 and latest_version(tmp_path / "map") is None
+
+    result = lcz_map(**args)  # resumes: the finished map is published, not recomputed
+    assert calls == {"map": 1, "publish": 2}
+    assert result["version"] == "v0001" and result["plan"]["mode"] == "full"
+    assert (tmp_path / "map" / "latest" / "hanyang" / "lcz_dominant.tif").is_file()
+
+    again = lcz_map(**args)  # nothing new: nothing mapped, nothing published
+    assert again["plan"]["mode"] == "none" and again["version"] is None
+    assert calls["map"] == 1
+
+
+@pytest.mark.slow
+def test_watcher_announces_settled_imagery(
+    harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.inbox
+    from flows.inbox import lcz_inbox
+
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(flows.inbox, "emit_event", lambda **event: sent.append(event))
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "scenes").mkdir()
+    assert lcz_inbox("wuhan", tmp_path / "map", tmp_path / "scenes", tmp_path / "inbox", 0) == []
+    assert sent == []
+
+    split_scene(tmp_path / "inbox" / "new.tif", 2, 2, size=64)
+    assert lcz_inbox("wuhan", tmp_path / "map", tmp_path / "scenes", tmp_path / "inbox", 0) == [
+        "new.tif"
+    ]
+    (event,) = sent
+    assert event["event"] == "lcz.imagery.arrived"
+    assert event["resource"]["prefect.resource.id"] == "lcz.city.wuhan"
+    assert event["payload"] == {"scenes": ["new.tif"], "count": 1}

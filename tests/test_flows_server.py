@@ -1,0 +1,167 @@
+"""Against a real Prefect server on 127.0.0.1: redeploying, and the demo deployment end to end.
+
+One server per module (temporary PREFECT_HOME, a free port), started and stopped by PID through
+:mod:`flows.services`, the same code behind ``make server`` / ``make worker`` / ``make stop``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flows.services import SERVICES, LocalPrefect
+
+pytestmark = pytest.mark.server
+
+POOL = "lcz-test"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[LocalPrefect, dict[str, str]]]:
+    root = tmp_path_factory.mktemp("prefect")
+    local = LocalPrefect(home=root / "home", port=_free_port())
+    env = local.env()
+    env.update(
+        LCZ_RUNS_ROOT=str(root / "runs"),
+        LCZ_DATA_ROOT=str(root / "data"),
+        PREFECT_WORKER_QUERY_SECONDS="1",
+        PREFECT_LOGGING_LEVEL="INFO",
+    )
+    try:
+        local.start_server()
+        yield local, env
+    finally:
+        for name in reversed(SERVICES):
+            local.stop(name)
+    assert local.running_pid("server") is None
+
+
+@contextmanager
+def _client_of(local: LocalPrefect) -> Iterator[Any]:
+    """A Prefect client (and settings) aimed at the test server, in this process."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: local.api_url}):
+        with get_client(sync_client=True) as client:
+            yield client
+
+
+def test_redeploy_keeps_one_schedule_and_one_trigger(
+    server: tuple[LocalPrefect, dict[str, str]], tmp_path: Path
+) -> None:
+    from flows.deployments import ZOMBIE_AUTOMATION, build_deployments, deploy
+
+    local, _ = server
+    with _client_of(local) as client:
+        for _ in range(2):  # as `make deploy` run twice
+            deploy(POOL, build_deployments(tmp_path / "data", tmp_path / "runs"))
+        found = {}
+        automations = client.read_automations()
+        for name in ("lcz-map/wuhan", "lcz-inbox/wuhan", "lcz-map/demo"):
+            d = client.read_deployment_by_name(name)
+            owned = [
+                a for a in automations
+                if getattr(a.actions[0], "deployment_id", None) == d.id
+            ]  # fmt: skip
+            found[name] = {
+                "schedules": [s.slug for s in d.schedules],
+                "triggers": len(owned),
+                "pool": d.work_pool_name,
+                "limit": d.global_concurrency_limit.limit if d.global_concurrency_limit else None,
+            }
+        zombie = client.read_automations_by_name(ZOMBIE_AUTOMATION)
+    assert found == {
+        "lcz-map/wuhan": {"schedules": ["weekly-remap"], "triggers": 1, "pool": POOL, "limit": 1},
+        "lcz-inbox/wuhan": {"schedules": ["watch-inbox"], "triggers": 0, "pool": POOL, "limit": 1},
+        "lcz-map/demo": {"schedules": [], "triggers": 0, "pool": POOL, "limit": 1},
+    }
+    assert len(zombie) == 1
+
+
+def _wait_for_final_run(local: LocalPrefect, deployment: str, timeout: float) -> Any:
+    """The state of the first run of ``deployment`` once it is final (polls the API)."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    deadline = time.monotonic() + timeout
+    with _client_of(local) as client:
+        dep = client.read_deployment_by_name(deployment)
+        while time.monotonic() < deadline:
+            runs = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep.id]))
+            )
+            final = [r.state for r in runs if r.state is not None and r.state.is_final()]
+            if final:
+                return final[0]
+            time.sleep(2)
+    raise AssertionError(f"no finished run of {deployment} within {timeout:.0f} s")
+
+
+@pytest.mark.slow
+def test_demo_deployment_runs_to_completion(server: tuple[LocalPrefect, dict[str, str]]) -> None:
+    local, env = server
+    subprocess.run(  # `make deploy`
+        [sys.executable, "-m", "flows.deployments", "deploy", "--pool", POOL],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    local.start_worker(POOL, env)
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("prefect")), "deployment", "run", "lcz-map/demo",
+         "--watch", "--watch-timeout", "900"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=960,
+    )  # fmt: skip
+    log = run.stdout + run.stderr + (local.log_file("worker").read_text(errors="replace")[-4000:])
+    assert run.returncode == 0, log
+    assert "Completed" in run.stdout, log
+
+    root = Path(env["LCZ_RUNS_ROOT"]) / "demo"
+    latest = json.loads((root / "latest.json").read_text())
+    assert latest["version"] == "v0001"
+    version = root / latest["path"]
+    areas = sorted(p.name for p in version.iterdir() if (p / "lcz_dominant.tif").is_file())
+    assert "city" in areas and len(areas) == 6  # the city and its five districts
+    assert (version / "city" / "quicklook.png").stat().st_size > 0
+    assert json.loads((version / "version.json").read_text())["mode"] == "full"
+    assert (root / "work" / "patches" / "index.parquet").is_file()
+
+    with _client_of(local) as client:
+        keys = {a.key for a in client.read_artifacts() if a.key}
+    assert {"demo-map", "demo-metrics", "demo-tiling"} <= keys
+
+    # New imagery announced for Wuhan starts its deployment through the trigger; with no Wuhan
+    # data on this machine the run fails at once, naming what is missing.
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    subprocess.run(
+        [prefect, "event", "emit", "lcz.imagery.arrived", "--resource-id", "lcz.city.wuhan"],
+        env=env, check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    state = _wait_for_final_run(local, "lcz-map/wuhan", timeout=240)
+    assert state.type.value == "FAILED"
+    assert "lcz-map/wuhan: missing input(s): scenes_dir (" in (state.message or ""), state.message
+    local.stop("worker")
+    assert local.running_pid("worker") is None
+    assert os.environ.get("PREFECT_API_URL") != env["PREFECT_API_URL"]  # nothing leaked here

@@ -1,0 +1,133 @@
+"""Remapping as imagery changes: versions, incremental remap, change reports (sunet.operations)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from mapping_fixtures import LEFT, TOP, ColourPredictor, lcz_rgb, split_scene, write_districts
+
+from sunet.operations.remap import MapOptions, RemapConfig, plan_remap, remap
+from sunet.operations.versions import latest_version
+
+PALETTE = {code: lcz_rgb(code) for code in (2, 6, 11, 14)}
+# Two districts side by side, each inside its own 512 m scene (scenes 1 m, cells 16 m).
+WEST = (LEFT + 32, TOP - 480, LEFT + 480, TOP - 32)
+EAST = (LEFT + 544, TOP - 480, LEFT + 992, TOP - 32)
+
+
+@pytest.fixture
+def city(tmp_path: Path) -> RemapConfig:
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    split_scene(scenes / "west.tif", 2, 11)
+    split_scene(scenes / "east.tif", 6, 14, left=LEFT + 512)
+    districts = write_districts(tmp_path / "districts.gpkg", {"West": WEST, "East": EAST})
+    model = tmp_path / "model.safetensors"
+    model.write_bytes(b"stands for a bundle; the predictor object is passed directly")
+    return RemapConfig(
+        out=tmp_path / "map",
+        scenes_dir=scenes,
+        districts=districts,
+        model=model,
+        crs="EPSG:32650",
+        mapping=MapOptions(stride=16, progress=False, cells_layer=False),
+    )
+
+
+def _dominant(path: Path) -> np.ndarray:
+    with rasterio.open(path) as src:
+        return src.read(1)
+
+
+def test_first_run_full_then_incremental_then_nothing(city: RemapConfig, tmp_path: Path) -> None:
+    model = ColourPredictor(PALETTE)
+    first = remap(city, predictor=model)
+    assert first.plan.mode == "full" and first.version is not None
+    assert first.version.name == "v0001" and first.changes_md is None
+    full_windows = model.seen
+
+    # New imagery over the east district only: dense trees replace the open mid-rise.
+    time.sleep(0.01)
+    split_scene(city.scenes_dir / "east.tif", 11, 11, left=LEFT + 512)
+    model.seen = 0
+    second = remap(city, predictor=model)
+    assert second.plan.mode == "incremental"
+    assert second.plan.changes.changed == ("east.tif",)
+    assert second.plan.touched == ["east"]
+    assert 0 < model.seen < full_windows  # only the east district's windows were run again
+    v1, v2 = first.version.path, second.version.path  # type: ignore[union-attr]
+
+    # The untouched district is carried over as is (hard links), the touched one is new.
+    assert os.path.samefile(v1 / "west" / "lcz_dominant.tif", v2 / "west" / "lcz_dominant.tif")
+    assert (_dominant(v2 / "east" / "lcz_dominant.tif")[8:-8, 8:-8] == 11).all()
+    # The city products are rebuilt from the districts: east changed, west did not.
+    city_before, city_after = (
+        _dominant(v1 / "city" / "lcz_dominant.tif"),
+        _dominant(v2 / "city" / "lcz_dominant.tif"),
+    )
+    changed = city_before != city_after
+    assert changed.any() and not changed[:, : city_after.shape[1] // 2 - 2].any()
+
+    # The change report: all change in East, none in West, areas in m² of 16 m cells.
+    doc = json.loads((v2 / "changes" / "changes.json").read_text())
+    assert doc["before"] == "v0001"
+    assert doc["districts"]["West"]["changed_m2"] == 0
+    east = np.array(doc["districts"]["East"]["matrix"])
+    assert east[5, 10] > 0 and east[13, 10] > 0  # LCZ 6 and LCZ D became LCZ A
+    assert doc["districts"]["East"]["changed_m2"] == (east.sum() - np.trace(east)) * 256
+    assert "East" in second.changes_md.read_text()  # type: ignore[union-attr]
+
+    # Nothing new: no version is written, latest stays.
+    third = remap(city, predictor=model)
+    assert third.plan.mode == "none" and third.version is None
+    assert latest_version(city.out).name == "v0002"  # type: ignore[union-attr]
+
+
+def test_incremental_city_equals_a_full_remap(city: RemapConfig) -> None:
+    model = ColourPredictor(PALETTE)
+    remap(city, predictor=model)
+    split_scene(city.scenes_dir / "east.tif", 2, 14, left=LEFT + 512, split_col=128)
+    incremental = remap(city, predictor=model)
+    full = remap(city.model_copy(update={"full": True}), predictor=model)
+    assert (incremental.plan.mode, full.plan.mode) == ("incremental", "full")
+    for area in ("city", "east", "west"):
+        with (
+            rasterio.open(incremental.version.path / area / "lcz_abundance.tif") as a,
+            rasterio.open(  # type: ignore[union-attr]
+                full.version.path / area / "lcz_abundance.tif"  # type: ignore[union-attr]
+            ) as b,
+        ):
+            assert a.transform == b.transform
+            np.testing.assert_array_equal(a.read(), b.read())
+
+
+def test_changed_model_means_full_remap(city: RemapConfig) -> None:
+    model = ColourPredictor(PALETTE)
+    remap(city, predictor=model)
+    city.model.write_bytes(b"another model")
+    plan = plan_remap(city)
+    assert plan.mode == "full" and "model_sha256" in plan.reason
+
+
+def test_unknown_district_name_lists_the_available_ones(city: RemapConfig) -> None:
+    with pytest.raises(ValueError, match=r"no district named 'Qiaokou' \(districts: East, West\)"):
+        plan_remap(city.model_copy(update={"district_names": ["Qiaokou"]}))
+
+
+def test_inbox_scene_is_ingested_and_remapped(city: RemapConfig, tmp_path: Path) -> None:
+    model = ColourPredictor(PALETTE)
+    remap(city, predictor=model)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    split_scene(inbox / "west.tif", 14, 14)
+    config = city.model_copy(update={"inbox": inbox, "settle_seconds": 0})
+    result = remap(config, predictor=model)
+    assert result.plan.ingested == ["west.tif"] and result.plan.touched == ["west"]
+    assert not (inbox / "west.tif").exists()
+    assert (_dominant(result.version.path / "west" / "lcz_dominant.tif")[8:-8, 8:-8] == 14).all()  # type: ignore[union-attr]
