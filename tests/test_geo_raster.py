@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from affine import Affine
 from pyproj import CRS, Transformer
 from rasterio.enums import ColorInterp
 from shapely.geometry import Point
@@ -171,3 +172,37 @@ def test_bad_scenes_raise_one_line_errors_naming_the_file(
     with pytest.raises(ValueError, match="cannot read bands"):
         read_reprojected(inspect_scene(good), UTM50N, window_transform(0, 0, 1), 8, 8, bands=(1, 4))
     assert CRS.from_user_input(inspect_scene(good).crs) == UTM50N
+
+
+def test_windows_on_the_scene_grid_read_the_same_as_the_warp(
+    tmp_path: Path,
+    write_scene: Callable[..., Path],
+    make_texture: Callable[..., np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    t = window_transform(500_000.0, 3_400_000.0, 1.0)
+    data = make_texture(96)
+    data[:, :, :20] = 0  # nodata strip
+    data[:2, 60:70, 60:70] = 0  # some bands at nodata only: still valid
+    nodata = write_scene(tmp_path / "n.tif", crs=UTM50N, transform=t, data=data, nodata=0)
+    masked = tmp_path / "m.tif"
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+        write_scene(masked, crs=UTM50N, transform=t, data=make_texture(96, dtype="uint16") * 40)
+        with rasterio.open(masked, "r+") as ds:
+            mask = np.full((96, 96), 255, np.uint8)
+            mask[70:] = 0
+            ds.write_mask(mask)
+    # Whole-pixel offsets, partly off the scene on each side.
+    windows = [(t @ Affine.translation(dx, dy), 64, 48) for dx, dy in [(-10, -5), (50, 60), (7, 3)]]
+    for path in (nodata, masked):
+        info = inspect_scene(path)
+        with open_scene(info) as scene:
+            direct = [scene.read(UTM50N, *w) for w in windows]
+        with monkeypatch.context() as m:
+            m.setattr("sunet.geo.raster._grid_offset", lambda *_: None)  # force the warp
+            with open_scene(info) as scene:
+                warped = [scene.read(UTM50N, *w) for w in windows]
+        for (image, valid), (image_w, valid_w) in zip(direct, warped, strict=True):
+            np.testing.assert_array_equal(valid, valid_w)
+            np.testing.assert_array_equal(image, image_w)
+        assert not direct[0][1][:5].any() and not direct[0][1][:, :10].any()  # off the scene
