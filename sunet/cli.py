@@ -1,8 +1,9 @@
 """``lcz-map``: the command line, a thin layer over the library.
 
 Each stage keeps its command in its own module (``sunet/<stage>/command.py``) exposing
-``add_parser(subparsers)`` and ``run(args) -> int``; this file only dispatches, and imports a
-stage lazily so that ``lcz-map synth`` does not pay for importing torch.
+``add_parser(subparsers)`` and ``run(args) -> int``; this file only dispatches. A stage is
+imported only when its command is chosen, so that ``lcz-map synth`` or ``lcz-map tile`` does not
+pay for importing torch.
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ import importlib
 import sys
 from types import ModuleType
 
-# subcommand -> module with add_parser()/run()
-COMMANDS: dict[str, str] = {
-    "synth": "sunet.synth.command",
-    "tile": "sunet.tiling.command",
-    "train": "sunet.training.command",
-    "evaluate": "sunet.evaluation.command",
-    "info": "sunet.bundle_command",
-    "map": "sunet.mapping.command",
-    "remap": "sunet.operations.command",
+# subcommand -> (module with add_parser()/run(), one-line summary for `lcz-map --help`)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("sunet.synth.command", "generate the synthetic city (scenes, labels, districts)"),
+    "tile": ("sunet.tiling.command", "cut scenes and label polygons into a patch store"),
+    "train": ("sunet.training.command", "train SU-Net on a patch store"),
+    "evaluate": ("sunet.evaluation.command", "evaluate a model bundle with the paper's metrics"),
+    "baselines": ("sunet.evaluation.baselines_command", "compare SU-Net with baselines"),
+    "info": ("sunet.bundle_command", "print a model bundle's metadata"),
+    "map": ("sunet.mapping.command", "map district LCZ abundances from scenes"),
+    "remap": ("sunet.operations.command", "remap when new imagery arrives (map versions)"),
 }
 
 
@@ -28,35 +30,36 @@ class CliError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
 
 
-def _available() -> dict[str, ModuleType]:
-    mods: dict[str, ModuleType] = {}
-    for name, path in COMMANDS.items():
-        try:
-            mods[name] = importlib.import_module(path)
-        except ModuleNotFoundError as e:
-            # A stage not present in this build is simply not offered; any other missing module is a bug.
-            if e.name is None or not path.startswith(e.name):
-                raise
-    return mods
-
-
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
+def _summary_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lcz-map",
         description="Local Climate Zone mapping from very-high-resolution imagery with SU-Net.",
+        epilog="Run 'lcz-map COMMAND --help' for the options of a command.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    mods = _available()
-    for mod in mods.values():
-        mod.add_parser(sub)
-    return parser, mods
+    for name, (_, summary) in COMMANDS.items():
+        sub.add_parser(name, help=summary, add_help=False)
+    return parser
+
+
+def build_parser(command: str) -> tuple[argparse.ArgumentParser, ModuleType]:
+    """The parser holding only ``command``'s subparser, and that command's module."""
+    module = importlib.import_module(COMMANDS[command][0])
+    parser = argparse.ArgumentParser(prog="lcz-map")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    module.add_parser(sub)
+    return parser, module
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser, mods = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        _summary_parser().parse_args(argv)  # prints help or the usage error, and exits
+        return 2
+    parser, module = build_parser(argv[0])
     args = parser.parse_args(argv)
     try:
-        return int(mods[args.command].run(args) or 0)
+        return int(module.run(args) or 0)
     except (CliError, FileNotFoundError, ValueError) as e:
         # Library errors carry the offending file and the problem in one line.
         print(f"lcz-map {args.command}: error: {e}", file=sys.stderr)

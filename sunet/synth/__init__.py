@@ -1,0 +1,12 @@
+"""The synthetic city: an embedded, georeferenced stand-in for the Wuhan imagery.
+
+``generate_city(SynthConfig(...), out_dir)`` plans a city in UTM 50N (:mod:`.plan`), renders
+EPSG:3857 scenes from it (:mod:`.render`, :mod:`.layers`), and writes scenes, LCZ labels,
+districts, a preview and a manifest (:mod:`.city`). ``lcz-map synth`` is the command line.
+"""
+
+from sunet.synth.city import CityManifest, SceneRecord, generate_city
+from sunet.synth.config import SynthConfig
+from sunet.synth.plan import CityPlan, build_plan
+
+__all__ = ["CityManifest", "CityPlan", "SceneRecord", "SynthConfig", "build_plan", "generate_city"]

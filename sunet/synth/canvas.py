@@ -1,0 +1,156 @@
+"""The state shared by the drawing layers: a scene's acquisition and one padded window's pixels.
+
+A :class:`Canvas` holds flat per-pixel arrays of one window of the global mosaic grid (plan
+coordinates, zone ids, colour, heights); layers read and paint it with numpy on index
+selections. :class:`SceneLook` is one scene's acquisition (sun, view, radiometry).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sunet.synth.noise import AttributeTable, TextureBank
+from sunet.synth.palettes import PALETTE_LIST
+from sunet.synth.plan import CityPlan
+
+__all__ = ["Canvas", "SceneLook", "lot_frame", "palette_colours"]
+
+_F32 = np.float32
+
+
+@dataclass(frozen=True)
+class SceneLook:
+    """How one scene was 'acquired': sun, view and radiometry (angles in degrees).
+
+    ``sun_azimuth`` is the direction to the sun, clockwise from north; shadows point away from
+    it with length ``height / tan(sun_elevation)``. ``view_azimuth``/``view_off_nadir`` give the
+    direction and tilt to the satellite (facades of tall buildings show on that side).
+    """
+
+    sun_azimuth: float
+    sun_elevation: float
+    view_azimuth: float
+    view_off_nadir: float
+    gain: float
+    contrast: float
+    cast: tuple[float, float, float]
+    gamma: float
+    haze: float
+    haze_direction: float
+    noise: float
+    season: float
+    glint: float
+    shadow_depth: float
+    blur: float
+    wind: float
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> SceneLook:
+        """A plausible late-morning acquisition over central China."""
+        return cls(
+            sun_azimuth=float(rng.uniform(110.0, 230.0)),
+            sun_elevation=float(rng.uniform(36.0, 70.0)),
+            view_azimuth=float(rng.uniform(0.0, 360.0)),
+            view_off_nadir=float(rng.uniform(2.0, 18.0)),
+            gain=float(rng.uniform(0.86, 1.12)),
+            contrast=float(rng.uniform(0.85, 1.15)),
+            cast=(
+                float(rng.normal(1, 0.035)),
+                float(rng.normal(1, 0.025)),
+                float(rng.normal(1, 0.04)),
+            ),
+            gamma=float(rng.uniform(0.9, 1.1)),
+            haze=float(rng.uniform(0.0, 0.22)),
+            haze_direction=float(rng.uniform(0, 2 * np.pi)),
+            noise=float(rng.uniform(1.5, 4.0)),
+            season=float(rng.uniform(0.0, 1.0) ** 1.5),
+            glint=float(rng.uniform(0.0, 1.0) if rng.random() < 0.3 else 0.0),
+            shadow_depth=float(rng.uniform(0.45, 0.62)),
+            blur=float(rng.uniform(0.45, 0.75)),
+            wind=float(rng.uniform(0, 2 * np.pi)),
+        )
+
+    def sun_vector(self) -> np.ndarray:
+        """Unit horizontal vector towards the sun, ``(east, north)``."""
+        a = math.radians(self.sun_azimuth)
+        return np.array([math.sin(a), math.cos(a)], dtype=_F32)
+
+
+@dataclass
+class Canvas:
+    """Flat per-pixel state of one padded window (``n = height * width`` pixels).
+
+    ``x``/``y`` are plan metres relative to ``plan.origin``; ``rgb`` is ``(3, n)`` float 0-255;
+    ``height`` the top of whatever covers a pixel (m), ``bheight``/``bkey`` the building roofs
+    and their lot keys (for facades); ``veg`` marks vegetation (for the season tint).
+    """
+
+    plan: CityPlan
+    look: SceneLook
+    bank: TextureBank
+    attrs: AttributeTable
+    row0: int
+    col0: int
+    height_px: int
+    width_px: int
+    x: np.ndarray
+    y: np.ndarray
+    zone: np.ndarray
+    rgb: np.ndarray
+    height: np.ndarray
+    bheight: np.ndarray
+    bkey: np.ndarray
+    veg: np.ndarray
+
+    @property
+    def salt(self) -> int:
+        return (self.plan.seed * 1_000_003) & 0x7FFFFFFF
+
+    def rows(self, idx: np.ndarray) -> np.ndarray:
+        return idx // self.width_px + self.row0
+
+    def cols(self, idx: np.ndarray) -> np.ndarray:
+        return idx % self.width_px + self.col0
+
+    def field(self, name: str, salt: int, idx: np.ndarray, scale: int = 1) -> np.ndarray:
+        """Texture field ``name`` at the pixels ``idx`` (uniform 0-1)."""
+        if len(idx) * 4 < self.height_px * self.width_px:
+            return self.bank.sample(name, self.salt + salt, self.rows(idx), self.cols(idx), scale)
+        # For large selections one broadcast gather over the whole window, then a flat one, is
+        # cheaper than per-pixel row/column arithmetic.
+        rows = np.arange(self.row0, self.row0 + self.height_px)[:, None]
+        cols = np.arange(self.col0, self.col0 + self.width_px)[None, :]
+        return self.bank.sample(name, self.salt + salt, rows, cols, scale).ravel()[idx]
+
+    def plan_value(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Plan raster (zone id, -1 carriageway/water edge, -2 verge) at local plan points."""
+        plan = self.plan
+        tr = plan.raster_transform
+        col = np.floor((x + (plan.origin[0] - tr.c)) / tr.a).astype(np.int64)
+        row = np.floor((y + (plan.origin[1] - tr.f)) / tr.e).astype(np.int64)
+        h, w = plan.raster.shape
+        ok = (row >= 0) & (row < h) & (col >= 0) & (col < w)
+        out = np.full(x.shape, -1, dtype=np.int32)
+        out[ok] = plan.raster[row[ok], col[ok]]
+        return out
+
+
+def palette_colours(pal_ids: np.ndarray, pick: np.ndarray) -> np.ndarray:
+    """Colours ``(3, n)`` from per-pixel palette ids and uniform picks."""
+    out = np.empty((3, len(pick)), dtype=_F32)
+    for pid in np.unique(pal_ids):
+        sel = pal_ids == pid
+        pal = PALETTE_LIST[int(pid)]
+        out[:, sel] = pal[np.minimum((pick[sel] * len(pal)).astype(np.int64), len(pal) - 1)].T
+    return out
+
+
+def lot_frame(cv: Canvas, idx: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Zone lot-frame coordinates ``(u, v)`` (metres) of pixels ``idx``."""
+    t = cv.plan.table
+    c, s = t.cos_t[z], t.sin_t[z]
+    x, y = cv.x[idx], cv.y[idx]
+    return c * x + s * y + t.off_u[z], -s * x + c * y + t.off_v[z]

@@ -1,0 +1,189 @@
+"""``generate_city``: plan, render and write a whole synthetic city, atomically.
+
+Output folder (replaced as a whole, never left half-written)::
+
+    DIR/scenes/scene_RRR_CCC.tif   3-band uint8 RGB, EPSG:3857, tiled 256, DEFLATE, nodata 0
+    DIR/labels.gpkg                layer "labels", field "lcz" ('1'..'10', 'A'..'G'), EPSG:4326
+    DIR/districts.gpkg             layer "districts", field "name", EPSG:4326
+    DIR/preview.png                mosaic beside labels, LCZ palette, legend
+    DIR/city.json                  resolved config + manifest (scenes, class areas, census)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from rasterio.warp import transform_bounds
+
+from sunet.atomic import atomic_dir
+from sunet.lcz import CLASSES, parse_lcz_values
+from sunet.synth.census import patch_census
+from sunet.synth.config import IMAGE_CRS, LABEL_CRS, PLAN_CRS, SynthConfig
+from sunet.synth.labels import district_polygons, label_polygons
+from sunet.synth.plan import build_plan
+from sunet.synth.preview import Thumbnail, write_preview
+from sunet.synth.render import render_scene
+from sunet.synth.scenes import outer_sides, ragged_nodata, scene_look, write_scene
+
+__all__ = ["CityManifest", "SceneRecord", "generate_city"]
+
+MANIFEST = "city.json"
+
+
+class SceneRecord(BaseModel):
+    """One written scene."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="File stem, scene_RRR_CCC.")
+    path: str = Field(description="Path relative to the city folder.")
+    row: int = Field(description="Row of the scene grid (0 = north).")
+    col: int = Field(description="Column of the scene grid (0 = west).")
+    bounds: tuple[float, float, float, float] = Field(
+        description="(left, bottom, right, top) in EPSG:3857 metres."
+    )
+    lonlat_bounds: tuple[float, float, float, float] = Field(
+        description="(west, south, east, north) in degrees."
+    )
+    nodata_share: float = Field(description="Share of nodata pixels (ragged outer borders).")
+    sun_azimuth_deg: float = Field(description="Direction to the sun, clockwise from north.")
+    sun_elevation_deg: float = Field(description="Sun elevation; shadows are h / tan(elevation).")
+    view_off_nadir_deg: float = Field(description="Off-nadir angle of the view (facades).")
+
+
+class CityManifest(BaseModel):
+    """What ``generate_city`` wrote (saved as ``city.json``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config: SynthConfig = Field(description="The resolved configuration.")
+    image_crs: str = Field(description="CRS of the scenes.")
+    label_crs: str = Field(description="CRS of labels.gpkg and districts.gpkg.")
+    plan_crs: str = Field(description="Metric CRS the city was planned in (its UTM zone).")
+    pixel_size: float = Field(description="Scene pixel size in image CRS units.")
+    mosaic_bounds: tuple[float, float, float, float] = Field(description="Mosaic bounds, 3857.")
+    mosaic_lonlat_bounds: tuple[float, float, float, float] = Field(description="Same, degrees.")
+    scenes: list[SceneRecord] = Field(description="The scenes, row by row.")
+    labels: str = Field(description="Label GeoPackage (layer 'labels', field 'lcz').")
+    districts: str = Field(description="District GeoPackage (layer 'districts', field 'name').")
+    district_names: list[str] = Field(description="District names.")
+    label_polygons: int = Field(description="Number of label polygons.")
+    class_area_m2: dict[str, float] = Field(description="Labelled area per class letter, m2.")
+    unlabelled_share: float = Field(description="Share of the imaged area left unlabelled.")
+    census: dict[str, object] = Field(
+        description="Pure/mixed 256 m patches of the labels (see sunet.synth.census)."
+    )
+
+
+def _check_out_dir(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).exists():
+        raise ValueError(
+            f"{out}: folder is not empty and holds no synthetic city ({MANIFEST}); "
+            "choose a new or empty --out"
+        )
+
+
+def _write_gpkg(frame: gpd.GeoDataFrame, path: Path, layer: str) -> None:
+    # GeoPackage 1.3 so that QGIS 3.22 opens it without a version warning.
+    frame.to_file(
+        path, layer=layer, driver="GPKG", engine="pyogrio", dataset_options={"VERSION": "1.3"}
+    )
+
+
+def generate_city(
+    config: SynthConfig, out_dir: str | Path, progress: Callable[[str], None] | None = None
+) -> CityManifest:
+    """Generate the synthetic city described by ``config`` into ``out_dir``.
+
+    The folder is written under a temporary name and renamed into place when complete; an
+    existing city there is replaced, any other non-empty folder is refused.
+
+    Raises:
+        ValueError: if ``out_dir`` is a file or a non-empty folder that holds no city.
+    """
+    out = Path(out_dir)
+    _check_out_dir(out)
+    say = progress or (lambda _msg: None)
+    cfg = config.resolved()
+    plan = build_plan(cfg)
+    mosaic = plan.mosaic
+    say(f"planned {len(plan.zones)} zones, {len(plan.roads)} roads")
+
+    factor = max(1, math.ceil(max(mosaic.width, mosaic.height) / cfg.preview_px))
+    thumb = Thumbnail(mosaic.height, mosaic.width, factor, mosaic.transform)
+    records: list[SceneRecord] = []
+    with atomic_dir(out) as tmp:
+        (tmp / "scenes").mkdir()
+        for i, tile in enumerate(mosaic.tiles):
+            look = scene_look(cfg.seed, tile)
+            image = render_scene(plan, look, tile)
+            nodata = np.zeros((tile.size, tile.size), dtype=bool)
+            if cfg.nodata_edges:
+                nodata = ragged_nodata(tile.size, outer_sides(mosaic, tile), cfg.seed, tile)
+                image[:, nodata] = 0
+            write_scene(tmp / "scenes" / f"{tile.name}.tif", image, mosaic, tile, look)
+            thumb.add(image, tile.row0, tile.col0)
+            bounds = mosaic.tile_bounds(tile)
+            records.append(
+                SceneRecord(
+                    name=tile.name,
+                    path=f"scenes/{tile.name}.tif",
+                    row=tile.row,
+                    col=tile.col,
+                    bounds=bounds,
+                    lonlat_bounds=transform_bounds(IMAGE_CRS, LABEL_CRS, *bounds),
+                    nodata_share=round(float(nodata.mean()), 5),
+                    sun_azimuth_deg=round(look.sun_azimuth, 2),
+                    sun_elevation_deg=round(look.sun_elevation, 2),
+                    view_off_nadir_deg=round(look.view_off_nadir, 2),
+                )
+            )
+            say(f"scene {i + 1}/{len(mosaic.tiles)} {tile.name}")
+
+        rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x1AB3]))
+        labels = label_polygons(plan, rng)
+        districts = district_polygons(plan)
+        _write_gpkg(labels.to_crs(LABEL_CRS), tmp / "labels.gpkg", "labels")
+        _write_gpkg(districts.to_crs(LABEL_CRS), tmp / "districts.gpkg", "districts")
+
+        codes = parse_lcz_values(labels["lcz"], source="labels")
+        census = patch_census(labels.geometry.values, codes, plan.footprint)
+        areas = labels.geometry.area
+        class_area = {
+            c.letter: round(float(areas[labels["lcz"] == c.letter].sum()), 1) for c in CLASSES
+        }
+        footprint_area = float(plan.footprint.area)
+        write_preview(
+            tmp / "preview.png",
+            thumb,
+            labels.to_crs(IMAGE_CRS),
+            districts.to_crs(IMAGE_CRS),
+            f"Synthetic city, seed {cfg.seed}: {len(mosaic.tiles)} scenes of {cfg.size_px} px",
+        )
+        manifest = CityManifest(
+            config=cfg,
+            image_crs=IMAGE_CRS,
+            label_crs=LABEL_CRS,
+            plan_crs=PLAN_CRS,
+            pixel_size=mosaic.pixel,
+            mosaic_bounds=mosaic.bounds,
+            mosaic_lonlat_bounds=mosaic.lonlat_bounds,
+            scenes=records,
+            labels="labels.gpkg",
+            districts="districts.gpkg",
+            district_names=[str(n) for n in districts["name"]],
+            label_polygons=len(labels),
+            class_area_m2=class_area,
+            unlabelled_share=round(max(0.0, 1.0 - float(areas.sum()) / footprint_area), 5),
+            census=census,
+        )
+        (tmp / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    say(f"wrote {out}")
+    return manifest
