@@ -1,0 +1,85 @@
+"""``lcz-map train``: train SU-Net on a patch store; writes a model bundle."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sunet.model.config import PRESETS
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "train",
+        help="train SU-Net on a patch store",
+        description="Train SU-Net (PSC + MSU streams, GradNorm) on a patch store; writes "
+        "OUT/model.safetensors, checkpoints, train_log.csv and training_curves.png.",
+    )
+    p.add_argument("--patches", type=Path, required=True, help="patch store folder")
+    p.add_argument("--out", type=Path, required=True, help="run folder")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu-small")
+    p.add_argument("--epochs", type=int, help="maximum epochs (default: the preset's)")
+    p.add_argument("--batch-size", type=int, help="global batch size (default: the preset's)")
+    p.add_argument("--lr", type=float, help="AdamW learning rate (default: the preset's)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--pretrained", type=Path, help="local ImageNet Swin-V2 weights file")
+    p.add_argument("--loss-weights", choices=["gradnorm", "fixed"], default="gradnorm")
+    p.add_argument(
+        "--no-pure-stream",
+        dest="pure_stream",
+        action="store_false",
+        help="ablation: MSU stream only (pure patches train the abundances)",
+    )
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        help="wall-clock budget in minutes (default: the preset's; 0 = none)",
+    )
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--nproc", type=int, default=1, help="data-parallel processes (DDP)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads per process (default: cores / processes; on a busy machine 1 can be "
+        "several times faster)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from sunet.training.config import TrainConfig
+    from sunet.training.trainer import train
+
+    fields = {
+        "patches": args.patches,
+        "out": args.out,
+        "preset": args.preset,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "resume": args.resume,
+        "pretrained": args.pretrained,
+        "loss_weights": args.loss_weights,
+        "pure_stream": args.pure_stream,
+        "max_minutes": args.max_minutes,
+        "device": args.device,
+        "num_processes": args.nproc,
+        "num_threads": args.threads,
+        "seed": args.seed,
+        "progress": args.progress,
+    }
+    try:
+        config = TrainConfig(**fields)
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise ValueError(
+            f"invalid option {'.'.join(map(str, first['loc']))}: {first['msg']}"
+        ) from None
+    path = train(config)
+    print(f"model bundle: {path}")
+    return 0

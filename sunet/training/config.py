@@ -1,0 +1,123 @@
+"""``TrainConfig``: one typed configuration for a training run, resolved against a preset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sunet.model.config import PresetName, SUNetConfig, get_preset
+
+__all__ = ["TrainConfig", "RUNTIME_FIELDS"]
+
+# Fields that may differ between a run and its resumption: they change how long or where it
+# runs, not what is learned.
+RUNTIME_FIELDS = frozenset(
+    {"epochs", "max_minutes", "resume", "progress", "device", "num_threads", "patience"}
+)
+
+
+class TrainConfig(BaseModel):
+    """A training run. ``None`` fields take the preset's value when the config is created, so the
+    saved ``config.json`` always holds the values actually used."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    patches: Path = Field(description="Patch store folder (index.parquet + patches.zarr).")
+    out: Path = Field(description="Run folder: bundle, checkpoints, logs, curves.")
+    preset: PresetName = Field(
+        default="cpu-small", description="Architecture and training defaults."
+    )
+    model: SUNetConfig | None = Field(
+        default=None,
+        description="Architecture; None = the preset's (pure_stream is set from below).",
+    )
+    epochs: int | None = Field(default=None, description="Maximum epochs (None = preset).", ge=1)
+    batch_size: int | None = Field(
+        default=None, description="Global batch size (None = preset).", ge=2
+    )
+    lr: float | None = Field(default=None, description="AdamW learning rate (None = preset).", gt=0)
+    weight_decay: float | None = Field(
+        default=None, description="AdamW weight decay (None = preset)."
+    )
+    warmup_steps: int | None = Field(
+        default=None, description="Linear LR warm-up steps (None = preset)."
+    )
+    patience: int | None = Field(
+        default=None,
+        description="Early stopping: epochs without improvement of val_score (None = preset).",
+    )
+    max_minutes: float | None = Field(
+        default=None,
+        description="Wall-clock budget of this invocation in minutes; None = preset, 0 = none. "
+        "No epoch is started that would not fit (judged from the last epoch's duration).",
+    )
+    resume: bool = Field(
+        default=False, description="Continue the run in `out` from its last checkpoint."
+    )
+    pretrained: Path | None = Field(
+        default=None,
+        description="Local ImageNet Swin-V2 weights (.pth/.bin/.safetensors) for the backbone.",
+    )
+    loss_weights: Literal["gradnorm", "fixed"] = Field(
+        default="gradnorm", description="GradNorm task weights, or fixed equal weights (ablation)."
+    )
+    gradnorm_alpha: float = Field(default=1.5, description="GradNorm asymmetry alpha.", ge=0)
+    gradnorm_lr: float = Field(
+        default=0.025, description="Learning rate of the GradNorm weights.", gt=0
+    )
+    pure_stream: bool = Field(
+        default=True,
+        description="Train the PSC stream. False (ablation): no PSC head or loss; pure patches "
+        "then train the abundance head too, with their reference abundances (near one-hot).",
+    )
+    pure_fraction: float = Field(
+        default=1 / 3, description="Share of pure patches in every batch.", gt=0, lt=1
+    )
+    augment: bool = Field(
+        default=True, description="D4 flips/rotations and mild radiometric jitter."
+    )
+    grad_clip: float = Field(default=1.0, description="Gradient-norm clipping (0 = off).", ge=0)
+    seed: int = Field(default=0, description="Seed of initialisation, sampling and augmentation.")
+    device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="Where to train.")
+    amp: bool = Field(
+        default=True, description="bf16 autocast on a GPU that supports it (never on CPU)."
+    )
+    num_processes: int = Field(
+        default=1, description="Data-parallel processes (DDP: gloo on CPU, nccl on GPU).", ge=1
+    )
+    num_threads: int | None = Field(
+        default=None, description="CPU threads per process (None = cores / processes)."
+    )
+    cache_max_gb: float = Field(
+        default=2.0,
+        description="Keep a split in memory (at model input size) if it fits this budget.",
+    )
+    progress: bool = Field(default=True, description="Show a progress bar.")
+
+    @model_validator(mode="after")
+    def _resolve(self) -> TrainConfig:
+        preset = get_preset(self.preset)
+        model = self.model or preset.model
+        self.model = model.model_copy(update={"pure_stream": self.pure_stream})
+        t = preset.training
+        for name in ("epochs", "batch_size", "lr", "weight_decay", "warmup_steps", "patience"):
+            if getattr(self, name) is None:
+                setattr(self, name, getattr(t, name))
+        if self.max_minutes is None:
+            self.max_minutes = t.max_minutes or 0.0
+        return self
+
+    # Narrowed accessors: after validation these are never None.
+    @property
+    def arch(self) -> SUNetConfig:
+        assert self.model is not None
+        return self.model
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """Task names in loss order; the reconstruction is last (see GradNorm.backward)."""
+        if self.pure_stream:
+            return ("psc", "abundance", "reconstruction")
+        return ("abundance", "reconstruction")

@@ -1,0 +1,413 @@
+"""The training run: ``train(config) -> bundle path``, in one process or data-parallel (DDP).
+
+Every epoch: the inner loop (:func:`~sunet.training.step.train_epoch`), validation, early
+stopping on ``val_score`` (see :mod:`~sunet.training.validate`), a checkpoint, a CSV row and the
+curves. The bundle (``OUT/model.safetensors``) holds the best validation epoch.
+
+Data-parallel runs start one process per CPU share or GPU; each caches the training split and
+takes its slice of every global batch; rank 0 validates, checkpoints and writes the outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from sunet.atomic import write_text_atomic
+from sunet.bundle import BundleMeta, save_bundle
+from sunet.model import SUNet, load_pretrained_backbone
+from sunet.training.augment import Augmenter
+from sunet.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from sunet.training.config import RUNTIME_FIELDS, TrainConfig
+from sunet.training.data import MixedBatchSampler, PatchStore, band_statistics, load_split
+from sunet.training.distributed import agree, backend_for, launched_by_torchrun, spawn
+from sunet.training.gradnorm import GradNorm
+from sunet.training.report import finite_or_none, plot_curves, write_log
+from sunet.training.step import StepRunner, train_epoch
+from sunet.training.validate import validate
+
+__all__ = ["BUNDLE_NAME", "Trainer", "build_optimizer", "check_run_folder", "train"]
+
+BUNDLE_NAME = "model.safetensors"
+
+
+def _device(config: TrainConfig, local_rank: int) -> torch.device:
+    if config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda: no CUDA device is available")
+        return torch.device("cuda", local_rank % torch.cuda.device_count())
+    return torch.device("cpu")
+
+
+def build_optimizer(model: SUNet, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW at the config's learning rate and weight decay (none on 1-D parameters)."""
+    # No weight decay on norms, biases and Swin's scalar/relative-position parameters.
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    rest = [p for p in model.parameters() if p.ndim <= 1]
+    groups: list[dict[str, Any]] = [{"params": decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(
+        groups, lr=float(config.lr or 0), weight_decay=float(config.weight_decay or 0)
+    )
+
+
+def check_run_folder(config: TrainConfig) -> None:
+    """Refuse to mix two runs in one folder; on resume, refuse a changed configuration."""
+    saved_path = config.out / "config.json"
+    if not config.resume:
+        if (config.out / "checkpoint").exists():
+            raise ValueError(
+                f"{config.out}: already holds a training run; pass --resume to continue it "
+                "or choose another --out"
+            )
+        return
+    if not saved_path.is_file():
+        raise FileNotFoundError(f"{saved_path}: no run to resume in {config.out}")
+    saved = TrainConfig.model_validate_json(saved_path.read_text(encoding="utf-8"))
+    now, before = config.model_dump(mode="json"), saved.model_dump(mode="json")
+    changed = sorted(k for k in now if k not in RUNTIME_FIELDS and now[k] != before.get(k))
+    if changed:
+        raise ValueError(
+            f"{saved_path}: cannot resume with a changed configuration ({', '.join(changed)})"
+        )
+
+
+class Trainer:
+    """One process's share of a training run (rank 0 also validates and writes).
+
+    Args:
+        config: the run.
+        rank, world_size: this process and the number of processes (1 = no DDP).
+    """
+
+    def __init__(self, config: TrainConfig, rank: int = 0, world_size: int = 1) -> None:
+        self.config, self.rank, self.world_size = config, rank, world_size
+        self.is_main = rank == 0
+        self.device = _device(config, int(os.environ.get("LOCAL_RANK", rank)))
+        if self.device.type == "cpu":
+            threads = config.num_threads or max(1, (os.cpu_count() or 1) // world_size)
+            torch.set_num_threads(threads)
+        else:
+            torch.cuda.set_device(self.device)  # nccl collectives use the current device
+        self.amp_dtype = (
+            torch.bfloat16
+            if config.amp and self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+            else None
+        )
+        self.out = config.out
+        if self.is_main:
+            check_run_folder(config)
+            self.out.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(self.out / "config.json", config.model_dump_json(indent=2))
+        if world_size > 1:
+            dist.barrier()
+
+        arch, cache = config.arch, config.cache_max_gb * 1e9
+        self.store = PatchStore(config.patches)
+        self.train_data = load_split(self.store, "train", arch.input_size, cache)
+        if len(self.train_data) == 0:
+            raise ValueError(f"{self.store.index_path}: no patches in the 'train' split")
+        self.val_data = (
+            load_split(self.store, "val", arch.input_size, cache) if self.is_main else None
+        )
+        self.tasks = config.tasks
+        self._build(arch)
+        self.wrapped: nn.Module = self.model
+        if world_size > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.wrapped = DistributedDataParallel(self.model, device_ids=ids)
+        self.runner = StepRunner(
+            self.wrapped,
+            self.model,
+            self.optimizer,
+            self.gradnorm,
+            config.loss_weights == "gradnorm",
+            config.grad_clip,
+            self.amp_dtype,
+            world_size,
+        )
+
+    def _build(self, arch: Any) -> None:
+        """Model, optimiser, GradNorm, augmenter, sampler and state: fresh or from a checkpoint."""
+        config = self.config
+        ckpt = load_checkpoint(self.out / "checkpoint") if config.resume else None
+        torch.manual_seed(config.seed)
+        self.model = SUNet(arch)
+        note = None
+        if ckpt is not None:
+            self.model.load_state_dict(ckpt.model)
+            mean, std = ckpt.state["mean"], ckpt.state["std"]
+        else:
+            mean, std = band_statistics(self.train_data)
+            if config.pretrained is not None:
+                note = load_pretrained_backbone(self.model.backbone, config.pretrained).summary()
+                if self.is_main:
+                    print(f"pretrained backbone: {note}")
+        self.mean, self.std = mean, std
+        self.model.to(self.device)
+        self.gradnorm = GradNorm(len(self.tasks), config.gradnorm_alpha, config.gradnorm_lr)
+        self.gradnorm.to(self.device)
+        self.optimizer = build_optimizer(self.model, config)
+        self.augmenter = Augmenter(config.seed + 1000 * (self.rank + 1)) if config.augment else None
+        self.sampler = MixedBatchSampler(
+            self.train_data.pure,
+            int(config.batch_size or 0),
+            config.pure_fraction,
+            config.seed,
+            self.rank,
+            self.world_size,
+        )
+        self.state: dict[str, Any] = {
+            "epoch": 0,
+            "step": 0,
+            "best_score": None,
+            "best_epoch": None,
+            "bad_epochs": 0,
+            "mean": mean,
+            "std": std,
+            "history": [],
+            "pretrained": note,
+        }
+        self.best: dict[str, torch.Tensor] | None = None
+        if ckpt is not None:
+            self.state.update(ckpt.state)
+            self.best = ckpt.best
+            self.optimizer.load_state_dict(ckpt.extra["optimizer"])
+            self.gradnorm.load_state_dict(ckpt.extra["gradnorm"])
+            self.gradnorm.optimizer.load_state_dict(ckpt.extra["gradnorm_optimizer"])
+            augment_state = set_rng_state(ckpt.extra["rng"][self.rank])
+            if self.augmenter is not None:
+                self.augmenter.load_state(augment_state)
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> Path:
+        """Train until the epochs are done, early stopping or the time budget; write the bundle."""
+        config = self.config
+        started = time.monotonic()
+        budget_s = float(config.max_minutes or 0) * 60
+        epochs, patience = int(config.epochs or 0), int(config.patience or 0)
+        last_epoch_s, completed, stopped = 0.0, 0, "completed"
+        warmup, base_lr = max(int(config.warmup_steps or 0), 1), float(config.lr or 0)
+
+        def over_budget() -> bool:
+            # Abandon a partial epoch only when this invocation has completed one (its
+            # checkpoint then stands); the first epoch always completes.
+            over = budget_s > 0 and completed > 0 and time.monotonic() - started > budget_s
+            return agree(over, self.world_size, self.device)
+
+        while self.state["epoch"] < epochs:
+            if self.state["best_epoch"] is not None and self.state["bad_epochs"] >= patience:
+                stopped = "early_stopping"
+                break
+            # No epoch is started that the last one's duration says will not fit.
+            late = budget_s > 0 and time.monotonic() - started + last_epoch_s > budget_s
+            if agree(late, self.world_size, self.device):
+                stopped = "time_budget"
+                break
+            epoch, t0 = self.state["epoch"], time.monotonic()
+            self.model.train()
+            batches = self.sampler.batches(epoch)
+            sums, done, aborted = train_epoch(
+                self.runner,
+                self.train_data,
+                batches,
+                self.mean,
+                self.std,
+                self.augmenter,
+                lr_at=lambda step: base_lr * min(1.0, (step + 1) / warmup),
+                first_step=self.state["step"],
+                stop=over_budget,
+                desc=f"epoch {epoch + 1}/{epochs}" if config.progress and self.is_main else None,
+            )
+            self.state["step"] += done
+            if aborted:
+                stopped = "time_budget"
+                break
+            row: dict[str, Any] = {
+                "epoch": epoch + 1,
+                "step": self.state["step"],
+                "lr": float(self.optimizer.param_groups[0]["lr"]),
+                "images_per_s": done
+                * int(config.batch_size or 0)
+                / max(time.monotonic() - t0, 1e-9),
+            }
+            row.update(
+                {f"loss_{t}": float(v) / done for t, v in zip(self.tasks, sums, strict=True)}
+            )
+            weights = self.gradnorm.weights.detach().cpu().tolist()
+            row.update({f"weight_{t}": w for t, w in zip(self.tasks, weights, strict=True)})
+            self._end_epoch(row, t0)
+            last_epoch_s = row["seconds"]
+            completed += 1
+        return self._finish(stopped)
+
+    def _end_epoch(self, row: dict[str, Any], t0: float) -> None:
+        """Validate, update early stopping and the best weights, checkpoint, log."""
+        state = self.state
+        improved = False
+        if self.is_main:
+            if self.val_data is not None and len(self.val_data):
+                batch = 2 * int(self.config.batch_size or 0)
+                row.update(
+                    validate(
+                        self.model,
+                        self.val_data,
+                        self.mean,
+                        self.std,
+                        self.device,
+                        batch,
+                        self.amp_dtype,
+                    )
+                )
+                score, best = row["val_score"], state["best_score"]
+                improved = math.isfinite(score) and (best is None or score > best + 1e-4)
+            else:
+                improved = True  # no validation split: the latest epoch is the best we know
+        improved = agree(improved, self.world_size, self.device)
+        state["epoch"] = row["epoch"]
+        if improved:
+            state["best_score"] = finite_or_none(row.get("val_score", math.nan))
+            state["best_epoch"] = row["epoch"]
+            state["bad_epochs"] = 0
+            self.best = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+        else:
+            state["bad_epochs"] += 1
+        row["seconds"] = time.monotonic() - t0
+        row["best"] = improved
+        state["history"].append(
+            {k: finite_or_none(v) if isinstance(v, float) else v for k, v in row.items()}
+        )
+        self._checkpoint()
+        if self.is_main:
+            write_log(self.out / "train_log.csv", state["history"])
+            plot_curves(self.out / "training_curves.png", state["history"], self.tasks)
+            shown = {
+                k: round(v, 4)
+                for k, v in row.items()
+                if isinstance(v, float) and k.startswith(("loss", "val_"))
+            }
+            print(
+                f"epoch {row['epoch']}/{self.config.epochs} {row['seconds']:.0f}s "
+                f"{row['images_per_s']:.1f} img/s {shown}",
+                flush=True,
+            )
+
+    def _checkpoint(self) -> None:
+        empty = torch.zeros(0, dtype=torch.uint8)
+        rngs = [rng_state(self.augmenter.state() if self.augmenter is not None else empty)]
+        if self.world_size > 1:
+            gathered: list[Any] = [None] * self.world_size
+            dist.all_gather_object(gathered, rngs[0])
+            rngs = gathered
+        if self.is_main:
+            extra = {
+                "optimizer": self.optimizer.state_dict(),
+                "gradnorm": self.gradnorm.state_dict(),
+                "gradnorm_optimizer": self.gradnorm.optimizer.state_dict(),
+                "rng": rngs,
+            }
+            save_checkpoint(
+                self.out / "checkpoint", self.model.state_dict(), self.best, extra, self.state
+            )
+
+    def _finish(self, stopped: str) -> Path:
+        state = self.state
+        if self.world_size > 1:
+            # DDP keeps the replicas identical; check it rather than trust it.
+            flat = torch.cat([p.detach().flatten() for p in self.model.parameters()]).double()
+            sums: list[Any] = [None] * self.world_size
+            dist.all_gather_object(sums, [float(flat.sum()), float(flat.abs().sum())])
+            state["ddp"] = {
+                "world_size": self.world_size,
+                "replicas_identical": all(s == sums[0] for s in sums),
+            }
+        path = self.out / BUNDLE_NAME
+        if not self.is_main:
+            return path
+        state["stopped"] = stopped
+        keys = ("epoch", "step", "stopped", "best_epoch", "best_score", "ddp")
+        write_text_atomic(
+            self.out / "run.json", json.dumps({k: state.get(k) for k in keys}, indent=1)
+        )
+        final = SUNet(self.config.arch)
+        final.load_state_dict(self.best if self.best is not None else self.model.state_dict())
+        save_bundle(path, final, self._meta(stopped))
+        return path
+
+    def _meta(self, stopped: str) -> BundleMeta:
+        config, state, store = self.config, self.state, self.store
+        weights = self.gradnorm.weights.detach().cpu().tolist()
+        training = {
+            "epochs": state["epoch"],
+            "steps": state["step"],
+            "best_epoch": state["best_epoch"],
+            "best_val_score": state["best_score"],
+            "stopped": stopped,
+            "loss_weights": config.loss_weights,
+            "pure_stream": config.pure_stream,
+            "task_weights": dict(zip(self.tasks, weights, strict=True)),
+            "train_patches": len(self.train_data),
+            "val_patches": len(self.val_data) if self.val_data is not None else 0,
+            "batch_size": config.batch_size,
+            "lr": config.lr,
+            "num_processes": self.world_size,
+            "pretrained": state.get("pretrained"),
+            "seed": config.seed,
+        }
+        return BundleMeta(
+            preset=config.preset,
+            model=config.arch,
+            mean=self.mean,
+            std=self.std,
+            patch_size=store.patch_size,
+            input_size=config.arch.input_size,
+            gsd=store.gsd,
+            bands=store.bands,
+            crs=store.crs,
+            index_hash=store.hash(),
+            training=training,
+        )
+
+
+def _run(config: TrainConfig, rank: int, world_size: int) -> Path:
+    threads = torch.get_num_threads()
+    try:
+        return Trainer(config, rank, world_size).run()
+    finally:
+        torch.set_num_threads(threads)  # the caller's setting, as it was
+
+
+def train(config: TrainConfig) -> Path:
+    """Train SU-Net on a patch store and return the path of the model bundle.
+
+    Writes to ``config.out``: ``config.json``, ``checkpoint/`` (per epoch), ``train_log.csv``,
+    ``training_curves.png``, ``run.json`` and ``model.safetensors`` (the bundle, best validation
+    epoch). ``config.num_processes > 1`` starts that many data-parallel processes; under
+    ``torchrun`` the launcher's processes are used instead.
+
+    Raises:
+        FileNotFoundError: no patch store, or nothing to resume.
+        ValueError: a bad store, a folder holding another run, or a changed config on resume.
+    """
+    if launched_by_torchrun():
+        if not dist.is_initialized():
+            local = int(os.environ.get("LOCAL_RANK", 0))
+            dist.init_process_group(backend_for(_device(config, local)))
+        return _run(config, dist.get_rank(), dist.get_world_size())
+    if config.num_processes > 1:
+        index = config.patches / "index.parquet"
+        if not index.is_file():
+            raise FileNotFoundError(f"{index}: not found; not a complete patch store")
+        check_run_folder(config)  # fail here rather than inside every worker
+        spawn(_run, (config,), config.num_processes, backend_for(_device(config, 0)))
+        return config.out / BUNDLE_NAME
+    return _run(config, 0, 1)

@@ -1,0 +1,75 @@
+"""Validation during training: losses, pure-patch accuracy, mixed-patch abundance MAE.
+
+``val_score = OA(pure) + (1 - MAE(mixed))`` drives early stopping: it weighs the two things the
+paper reports (Table 2) equally and, unlike the GradNorm-weighted loss, does not move when the
+task weights do. OA comes from the PSC stream, or without it from the abundances' argmax (the
+paper's pseudo classification). The full paper metrics are the evaluation stage's job.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from sunet.model import SUNet, normalise
+from sunet.training.data import SplitData
+from sunet.training.losses import abundance_loss, psc_loss, reconstruction_loss
+
+__all__ = ["validate"]
+
+
+@torch.no_grad()
+def validate(
+    model: SUNet,
+    data: SplitData,
+    mean: list[float],
+    std: list[float],
+    device: torch.device,
+    batch_size: int,
+    amp_dtype: torch.dtype | None = None,
+) -> dict[str, float]:
+    """Metrics of ``model`` on ``data`` (no augmentation). Keys: ``val_loss_<task>``,
+    ``val_oa``, ``val_mae``, ``val_score`` (NaN where the split lacks pure or mixed patches)."""
+    was_training = model.training
+    model.eval()
+    sums = {"psc": 0.0, "abundance": 0.0, "reconstruction": 0.0}
+    counts = {"psc": 0, "abundance": 0, "reconstruction": 0}
+    correct, n_pure, abs_err, n_mixed = 0, 0, 0.0, 0
+    for start in range(0, len(data), batch_size):
+        rows = np.arange(start, min(start + batch_size, len(data)))
+        x = normalise(data.images(rows).to(device), mean, std)
+        pure = torch.as_tensor(data.pure[rows], device=device)
+        target = torch.as_tensor(data.target[rows], device=device)
+        abund = torch.as_tensor(data.abundances[rows], device=device)
+        with torch.autocast(
+            device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None
+        ):
+            out = model(x)
+        mixed = ~pure
+        k_pure, k_mixed = int(pure.sum()), int(mixed.sum())
+        if out.psc is not None and k_pure:
+            sums["psc"] += float(psc_loss(out.psc, target, pure)) * k_pure
+            counts["psc"] += k_pure
+        select = mixed if out.psc is not None else torch.ones_like(pure)
+        k_sel = int(select.sum())
+        if k_sel:
+            sums["abundance"] += float(abundance_loss(out.abundances, abund, select)) * k_sel
+            counts["abundance"] += k_sel
+        sums["reconstruction"] += float(reconstruction_loss(out.reconstruction, x)) * len(rows)
+        counts["reconstruction"] += len(rows)
+        scores = out.psc if out.psc is not None else out.abundances
+        correct += int((scores[pure].argmax(1) == target[pure]).sum())
+        n_pure += k_pure
+        abs_err += float((out.abundances[mixed] - abund[mixed]).abs().mean(1).sum())
+        n_mixed += k_mixed
+    model.train(was_training)
+    result = {f"val_loss_{k}": (sums[k] / counts[k] if counts[k] else math.nan) for k in sums}
+    oa = correct / n_pure if n_pure else math.nan
+    mae = abs_err / n_mixed if n_mixed else math.nan
+    parts = [v for v in (oa, 1 - mae) if not math.isnan(v)]
+    result.update(
+        val_oa=oa, val_mae=mae, val_score=sum(parts) * 2 / len(parts) if parts else math.nan
+    )
+    return result
