@@ -1,0 +1,51 @@
+"""``lcz-map evaluate --model FILE --patches DIR [--split test] --out DIR``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "evaluate",
+        help="score a model bundle on a patch store split (paper and WUDAPT metrics)",
+        description=(
+            "Run a model bundle on the pure and mixed patches of one split and write "
+            "metrics.json, per_class.csv, predictions.csv, confusion_psc.png, "
+            "confusion_pseudo.png and config.json to --out."
+        ),
+    )
+    p.add_argument("--model", type=Path, required=True, help="model bundle file")
+    p.add_argument("--patches", type=Path, required=True, help="patch store folder")
+    p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--batch-size", type=int, default=32, help="patches per forward pass")
+    p.add_argument("--device", default=None, help="torch device (default: CUDA if available)")
+    p.add_argument(
+        "--no-update-bundle",
+        action="store_true",
+        help="do not write the headline figures into the bundle's metadata",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here so that `lcz-map --help` does not pay for torch.
+    from sunet.evaluation.evaluate import EvaluateConfig, evaluate, format_table
+
+    config = EvaluateConfig(
+        model=args.model,
+        patches=args.patches,
+        split=args.split,
+        out=args.out,
+        batch_size=args.batch_size,
+        device=args.device,
+        update_bundle=not args.no_update_bundle,
+    )
+    result = evaluate(config)
+    print(f"{config.model} on {config.patches} ({config.split})")
+    print(format_table(result))
+    print(f"wrote {config.out / 'metrics.json'}")
+    return 0
