@@ -1,0 +1,274 @@
+"""Windows through the model, in one process or spread over Dask workers, with identical results.
+
+Both paths run :func:`run_batch` on the same plan of batches (pure geometry, see
+:func:`sunet.mapping.windows.plan_batches`) and feed the results to the accumulator in plan order,
+so the output does not depend on where a batch ran. In one process, reading costs a few per cent
+of the model's time (a batch's strips are read once, each pixel about twice at stride P/2);
+``read_ahead`` overlaps it with the model in a background thread, which pays off when the model
+runs on a GPU and costs time when torch already keeps every CPU core busy.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from sunet.lcz import NUM_CLASSES
+from sunet.mapping.accumulate import CellAccumulator, CellRow, RunResult
+from sunet.mapping.mosaic import SceneMosaic
+from sunet.mapping.predictor import AbundancePredictor, load_predictor
+from sunet.mapping.windows import (
+    MapGrid,
+    WindowBatch,
+    WindowRun,
+    plan_batches,
+    runnable_windows,
+)
+
+__all__ = [
+    "PreparedBatch",
+    "map_cells",
+    "predict_batch",
+    "read_batch",
+    "resolve_threads",
+    "run_batch",
+]
+
+# Batches read ahead of the model with read_ahead (each ~ batch * P * P * 3 bytes).
+_PREFETCH = 2
+
+
+@dataclass
+class PreparedBatch:
+    """A batch's strips read and cut into windows.
+
+    Attributes:
+        images: uint8 ``(m, 3, P, P)``, the windows with enough imagery (m <= n).
+        run: bool ``(n,)``, which of the batch's windows are in ``images``.
+        cell_valid: per run of the batch, float32 ``(k, run.n + k - 1)``: valid-pixel share of
+            each cell of its strip.
+    """
+
+    images: np.ndarray
+    run: np.ndarray
+    cell_valid: list[np.ndarray]
+
+
+def _read_run(
+    mosaic: SceneMosaic, grid: MapGrid, run: WindowRun
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """One strip -> (its windows, each window's valid share, per-cell valid shares)."""
+    transform, width, height = run.strip(grid)
+    image, valid = mosaic.read(transform, width, height)
+    s, p, k = grid.stride, grid.patch, grid.k
+    # (P, W) -> (k, s, cells, s) -> share per cell
+    cells = valid.reshape(k, s, width // s, s).mean(axis=(1, 3), dtype=np.float64)
+    share = np.array([cells[:, t : t + k].mean() for t in range(run.n)], dtype=np.float64)
+    windows = [image[:, :, t * s : t * s + p] for t in range(run.n)]
+    return windows, share, cells.astype(np.float32)
+
+
+def read_batch(
+    mosaic: SceneMosaic, grid: MapGrid, batch: WindowBatch, min_window_valid: float
+) -> PreparedBatch:
+    """Read a batch's strips from the mosaic and keep the windows with enough imagery."""
+    windows: list[np.ndarray] = []
+    shares, cell_valid = [], []
+    for run in batch.runs:
+        w, share, cells = _read_run(mosaic, grid, run)
+        windows += w
+        shares.append(share)
+        cell_valid.append(cells)
+    keep = np.concatenate(shares) >= min_window_valid
+    kept = [w for w, ok in zip(windows, keep, strict=True) if ok]
+    p = grid.patch
+    images = np.stack(kept) if kept else np.zeros((0, len(mosaic.bands), p, p), dtype=np.uint8)
+    return PreparedBatch(images, keep, cell_valid)
+
+
+def predict_batch(prepared: PreparedBatch, predictor: AbundancePredictor) -> list[RunResult]:
+    """Run the model on a prepared batch; one result per run, skipped windows as NaN rows."""
+    n = prepared.run.shape[0]
+    out = np.full((n, NUM_CLASSES), np.nan, dtype=np.float32)
+    if prepared.images.shape[0]:
+        pred = np.asarray(predictor.predict_abundances(prepared.images), dtype=np.float32)
+        if pred.shape != (prepared.images.shape[0], NUM_CLASSES) or not np.isfinite(pred).all():
+            raise ValueError(
+                f"predictor returned {pred.shape} (finite: {np.isfinite(pred).all()}); "
+                f"expected finite ({prepared.images.shape[0]}, {NUM_CLASSES})"
+            )
+        out[prepared.run] = pred
+    results, t = [], 0
+    for cells in prepared.cell_valid:
+        m = cells.shape[1] - cells.shape[0] + 1  # windows in this run
+        results.append(RunResult(out[t : t + m], cells))
+        t += m
+    return results
+
+
+def run_batch(
+    mosaic: SceneMosaic,
+    grid: MapGrid,
+    batch: WindowBatch,
+    predictor: AbundancePredictor | str,
+    min_window_valid: float,
+    threads: int | None = None,
+) -> list[RunResult]:
+    """Read and predict one batch; ``predictor`` may be a bundle path (loaded once per process).
+    ``threads``: torch threads to use in this process (None: leave as is)."""
+    if isinstance(predictor, str):
+        predictor = load_predictor(Path(predictor))
+    _set_torch_threads(threads)
+    return predict_batch(read_batch(mosaic, grid, batch, min_window_valid), predictor)
+
+
+def resolve_threads(requested: int | None) -> int | None:
+    """Torch threads for every process of a run: ``requested``, else this process's current
+    count (None when torch is not loaded: then no model here uses it).
+
+    CPU kernels split some batch shapes differently across thread counts, which changes the last
+    bits of the abundances; running every process with the same count keeps a Dask run
+    bit-identical to a single-process one.
+    """
+    if requested is not None:
+        return requested
+    if "torch" in sys.modules:
+        import torch
+
+        return int(torch.get_num_threads())
+    return None
+
+
+def _set_torch_threads(threads: int | None) -> None:
+    if threads is not None and "torch" in sys.modules:
+        import torch
+
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
+
+def _local_results(
+    mosaic: SceneMosaic,
+    grid: MapGrid,
+    batches: Iterator[WindowBatch],
+    predictor: AbundancePredictor,
+    min_window_valid: float,
+    read_ahead: bool,
+) -> Iterator[tuple[WindowBatch, list[RunResult]]]:
+    if not read_ahead:
+        for batch in batches:
+            yield batch, predict_batch(read_batch(mosaic, grid, batch, min_window_valid), predictor)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mosaic-read") as pool:
+        pending: deque[tuple[WindowBatch, Future[PreparedBatch]]] = deque()
+        for batch in batches:
+            pending.append((batch, pool.submit(read_batch, mosaic, grid, batch, min_window_valid)))
+            if len(pending) > _PREFETCH:
+                done, fut = pending.popleft()
+                yield done, predict_batch(fut.result(), predictor)
+        while pending:
+            done, fut = pending.popleft()
+            yield done, predict_batch(fut.result(), predictor)
+        # The reader thread's scenes were opened under its own GDAL environment: close them there.
+        pool.submit(mosaic.close).result()
+
+
+def _dask_results(
+    client: Any,
+    mosaic: SceneMosaic,
+    grid: MapGrid,
+    batches: Iterator[WindowBatch],
+    predictor: AbundancePredictor | str,
+    min_window_valid: float,
+    threads: int | None,
+) -> Iterator[tuple[WindowBatch, list[RunResult]]]:
+    # Send the mosaic, grid and (a test's in-memory) predictor once; a bundle path stays a string
+    # and each worker loads it once through load_predictor's cache.
+    [mosaic_f, grid_f] = client.scatter([mosaic, grid], broadcast=True)
+    pred_f = predictor if isinstance(predictor, str) else client.scatter(predictor, broadcast=True)
+    nworkers = max(1, len(client.scheduler_info().get("workers", {})))
+    in_flight = max(4, 3 * nworkers)
+    pending: deque[tuple[WindowBatch, Any]] = deque()
+    for batch in batches:
+        fut = client.submit(
+            run_batch, mosaic_f, grid_f, batch, pred_f, min_window_valid, threads, pure=False
+        )
+        pending.append((batch, fut))
+        if len(pending) >= in_flight:
+            done, f = pending.popleft()
+            yield done, f.result()
+    while pending:
+        done, f = pending.popleft()
+        yield done, f.result()
+
+
+def map_cells(
+    mosaic: SceneMosaic,
+    grid: MapGrid,
+    mask: np.ndarray,
+    predictor: AbundancePredictor | str,
+    *,
+    weights: np.ndarray,
+    batch_size: int,
+    min_window_valid: float,
+    min_cell_valid: float,
+    sink: Callable[[CellRow], None],
+    client: Any = None,
+    progress: bool = False,
+    threads: int | None = None,
+    read_ahead: bool = False,
+) -> dict[str, int]:
+    """Map every masked cell of ``grid``, handing finished cell rows to ``sink`` in order.
+
+    Args:
+        mosaic: the scenes; grid: the cells; mask: bool ``(H, W)`` cells to map.
+        predictor: an :class:`AbundancePredictor`, or a bundle path (then loaded via
+            :func:`load_predictor`, on each Dask worker once).
+        weights: ``(k, k)`` window weights; batch_size: windows per model call.
+        min_window_valid / min_cell_valid: imagery shares needed to run a window / map a cell.
+        sink: receives each :class:`CellRow` exactly once, rows ``0 ... H-1`` in order.
+        client: a ``distributed.Client`` to spread batches over, or None for this process.
+        threads: torch threads in every process that runs the model (None: this process's
+            count, see :func:`resolve_threads`).
+        read_ahead: in this process, read the next batches in a background thread while the
+            model runs (see :class:`~sunet.mapping.config.MapConfig`).
+
+    Returns:
+        counts: ``windows`` planned, ``windows_run`` through the model, ``batches``.
+    """
+    runnable = runnable_windows(mask, grid.k)
+    batches = plan_batches(runnable, grid.k, batch_size)
+    previous, threads = resolve_threads(None), resolve_threads(threads)
+    if client is not None:
+        results = _dask_results(client, mosaic, grid, batches, predictor, min_window_valid, threads)
+    else:
+        local = load_predictor(Path(predictor)) if isinstance(predictor, str) else predictor
+        _set_torch_threads(threads)
+        results = _local_results(mosaic, grid, batches, local, min_window_valid, read_ahead)
+    acc = CellAccumulator(mask, weights, min_cell_valid)
+    counts = {"windows": int(runnable.sum()), "windows_run": 0, "batches": 0}
+    try:
+        with tqdm(
+            total=counts["windows"], unit="win", disable=not progress, file=sys.stderr,
+            leave=False,
+        ) as bar:  # fmt: skip
+            for batch, per_run in results:
+                for run, result in zip(batch.runs, per_run, strict=True):
+                    for row in acc.add(run.row, run.col, result):
+                        sink(row)
+                    counts["windows_run"] += int(np.isfinite(result.abundances[:, 0]).sum())
+                counts["batches"] += 1
+                bar.update(batch.n)
+            for row in acc.finish():
+                sink(row)
+    finally:
+        _set_torch_threads(previous)
+    return counts

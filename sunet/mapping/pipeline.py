@@ -1,0 +1,366 @@
+"""``map_districts``: scenes + districts + model -> LCZ maps, one folder per district and the city.
+
+The run maps the **city** once (the union of all districts) on one aligned grid of cells, streaming
+finished cell rows into a work raster; each district's products are then cut from it, so cells
+shared by two districts' bounding boxes are inferred once and agree everywhere. Every output
+folder is written whole under a temporary name and renamed into place (:func:`atomic_dir`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from pydantic import BaseModel, ConfigDict, Field
+from pyproj import CRS
+
+from sunet.atomic import atomic_dir, write_text_atomic
+from sunet.geo.grid import resolve_crs
+from sunet.geo.raster import SceneInfo, inspect_scene
+from sunet.lcz import NUM_CLASSES, by_code
+from sunet.mapping.accumulate import ABUNDANCE_NODATA, CellRow
+from sunet.mapping.config import MapConfig
+from sunet.mapping.districts import CITY, District, districts_in, read_districts
+from sunet.mapping.inference import map_cells
+from sunet.mapping.mosaic import SceneMosaic
+from sunet.mapping.predictor import AbundancePredictor, load_predictor
+from sunet.mapping.products import write_area_products
+from sunet.mapping.rasters import StreamingRaster, gdal_env
+from sunet.mapping.windows import MapGrid, cell_mask, window_weights
+
+__all__ = [
+    "AreaReport",
+    "MapPlan",
+    "MapReport",
+    "infer_cells",
+    "map_districts",
+    "map_report",
+    "plan_map",
+    "scene_paths",
+    "work_dir",
+    "write_area",
+    "write_record",
+]
+
+_SCENE_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2")
+_CITY_ABUNDANCE = "city_abundance.tif"
+
+
+class AreaReport(BaseModel):
+    """What was mapped for one district (or the city)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="District name (or 'city').")
+    folder: Path = Field(description="Output folder.")
+    cells: int = Field(description="Mapped cells (valid, inside the area).")
+    area_km2: float = Field(description="Mapped area, km2.")
+    shares: dict[str, float] = Field(description="Share of mapped cells per dominant LCZ letter.")
+
+
+class MapReport(BaseModel):
+    """Summary of a mapping run (also what the Prefect flow returns)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    out: Path = Field(description="Output folder.")
+    crs: str = Field(description="Map CRS.")
+    cell_size_m: float = Field(description="Output cell side, metres (stride * gsd).")
+    windows: int = Field(description="Windows planned (covering at least one district cell).")
+    windows_run: int = Field(description="Windows with enough imagery, run through the model.")
+    seconds: float = Field(description="Wall time of the inference pass.")
+    city: AreaReport
+    districts: list[AreaReport]
+
+
+def scene_paths(paths: list[Path]) -> list[Path]:
+    """Expand folders (their raster files, sorted by name); files are kept in the given order."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.suffix.lower() in _SCENE_SUFFIXES)
+            if not found:
+                raise FileNotFoundError(f"{p}: folder holds no scene (.tif/.tiff/.vrt/.jp2)")
+            out.extend(found)
+        elif p.exists():
+            out.append(p)
+        else:
+            raise FileNotFoundError(f"{p}: no such scene file or folder")
+    return list(dict.fromkeys(q.resolve() for q in out))
+
+
+def _crs_name(crs: CRS) -> str:
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.to_wkt()
+
+
+def _check_scenes(
+    mosaic: SceneMosaic, bands: list[int], predictor: AbundancePredictor, config: MapConfig
+) -> None:
+    model = config.model or "the predictor"
+    for i, info in enumerate(mosaic.scenes):
+        if max(bands) > info.count:
+            raise ValueError(
+                f"{info.path}: has {info.count} band(s); {model} needs "
+                f"{len(bands)} ({', '.join(predictor.bands)}) read from bands {tuple(bands)}"
+            )
+        pixel = mosaic.ground_pixel(i)
+        if pixel > predictor.gsd * config.max_gsd_ratio:
+            raise ValueError(
+                f"{info.path}: ground pixel {pixel:.2f} m is coarser than {model}'s GSD "
+                f"{predictor.gsd:g} m (at most x{config.max_gsd_ratio:g} allowed)"
+            )
+
+
+def _check_coverage(districts: list[District], mosaic: SceneMosaic, source: Path) -> None:
+    coverage = mosaic.coverage
+    for d in districts:
+        if shapely.intersection(d.geometry, coverage).area <= 0:
+            raise ValueError(f"{source}: district {d.name!r} is not covered by any scene")
+
+
+def _client(config: MapConfig, stack: ExitStack) -> Any:
+    if config.scheduler is None and config.workers == 0:
+        return None
+    from distributed import Client, LocalCluster
+
+    if config.scheduler is not None:
+        return stack.enter_context(Client(config.scheduler))
+    cluster = stack.enter_context(
+        LocalCluster(
+            n_workers=config.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        )
+    )
+    return stack.enter_context(Client(cluster))
+
+
+@dataclass
+class MapPlan:
+    """A validated run, ready to infer: the resolved config, the model, the grid and the inputs.
+
+    Attributes:
+        config: resolved (absolute paths, stride, bands and CRS filled in).
+        predictor: the model used in this process; remote: what Dask workers get (the bundle
+            path, loaded once per worker, or the predictor object itself).
+        city: the cell grid covering all districts; mask: bool ``(H, W)`` cells inside any.
+        mosaic: the scenes; districts: in the map CRS, sorted by slug.
+    """
+
+    config: MapConfig
+    predictor: AbundancePredictor
+    remote: AbundancePredictor | str
+    city: MapGrid
+    mask: np.ndarray
+    mosaic: SceneMosaic
+    districts: list[District]
+
+    @property
+    def out(self) -> Path:
+        return self.config.out
+
+    @property
+    def slugs(self) -> list[str]:
+        """Output folders in writing order: the city, then each district."""
+        return [CITY] + [d.slug for d in self.districts]
+
+    def record(self) -> dict[str, Any]:
+        """The resolved configuration and grid, as saved in ``config.json``."""
+        return {
+            "config": json.loads(self.config.model_dump_json()),
+            "grid": {
+                "crs": self.config.crs,
+                "gsd_m": self.city.cells.gsd,
+                "patch_px": self.city.patch,
+                "stride_px": self.city.stride,
+                "cell_size_m": self.city.cell_size,
+                "rows": [self.city.rows.start, self.city.rows.stop],
+                "cols": [self.city.cols.start, self.city.cols.stop],
+            },
+            "districts": {d.slug: d.name for d in self.districts},
+        }
+
+
+def plan_map(config: MapConfig, predictor: AbundancePredictor | None = None) -> MapPlan:
+    """Validate the inputs against each other and fix the grid; reads no pixels.
+
+    Raises:
+        FileNotFoundError / ValueError: one line naming the bad input (missing files, districts
+            without CRS or field, a district no scene covers, scenes that lack the model's bands
+            or are coarser than its GSD, a stride that does not divide the patch).
+    """
+    remote: AbundancePredictor | str
+    if predictor is not None:
+        remote = predictor  # sent to Dask workers as it is
+    elif config.model is not None:
+        predictor = load_predictor(config.model)
+        remote = str(Path(config.model).resolve())  # each worker loads it once
+    else:
+        raise ValueError("map: give a model bundle (--model) or a predictor")
+    patch, gsd = int(predictor.patch_size), float(predictor.gsd)
+    names = list(predictor.bands)
+    bands = list(config.bands or range(1, len(names) + 1))
+    if len(bands) != len(names):
+        raise ValueError(
+            f"--bands {bands}: the model takes {len(names)} bands ({', '.join(names)})"
+        )
+    stride = config.stride or patch // 2
+    if patch % stride:
+        raise ValueError(f"--stride {stride}: must divide the model's patch size {patch} px")
+
+    scenes: list[SceneInfo] = [inspect_scene(p) for p in scene_paths(config.scenes)]
+    table = read_districts(config.districts, config.district_field, config.district_layer)
+    lonlat = table.to_crs(4326).total_bounds
+    crs = resolve_crs(config.crs, tuple(float(v) for v in lonlat))  # type: ignore[arg-type]
+    districts = districts_in(table, crs)
+    mosaic = SceneMosaic(scenes, crs, bands)
+    _check_scenes(mosaic, bands, predictor, config)
+    _check_coverage(districts, mosaic, config.districts)
+
+    union = shapely.union_all([d.geometry for d in districts])
+    city = MapGrid.covering(crs, gsd, stride, patch, union.bounds)
+    resolved = config.model_copy(
+        update={
+            "scenes": [s.path for s in scenes],
+            "districts": Path(config.districts).resolve(),
+            "out": Path(config.out).resolve(),
+            "model": Path(config.model).resolve() if config.model else None,
+            "stride": stride,
+            "bands": bands,
+            "crs": _crs_name(crs),
+        }
+    )
+    return MapPlan(resolved, predictor, remote, city, cell_mask(city, union), mosaic, districts)
+
+
+@contextmanager
+def work_dir(plan: MapPlan) -> Iterator[Path]:
+    """A scratch folder inside the output folder (same file system), removed afterwards."""
+    plan.out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".work-", dir=plan.out))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def infer_cells(plan: MapPlan, work: Path, client: Any = None) -> dict[str, float]:
+    """Run the model over the city and stream the cell abundances to ``work/city_abundance.tif``.
+
+    With ``client`` (or ``config.workers`` / ``config.scheduler``) the batches run on Dask.
+
+    Returns:
+        counts: ``windows``, ``windows_run``, ``batches``, and ``seconds`` of wall time.
+    """
+    config, city = plan.config, plan.city
+    with gdal_env(), ExitStack() as stack:
+        stack.callback(plan.mosaic.close)
+        client = client if client is not None else _client(config, stack)
+        t0 = time.perf_counter()
+        with StreamingRaster(
+            work / _CITY_ABUNDANCE, crs=city.crs, transform=city.transform, width=city.width,
+            height=city.height, count=NUM_CLASSES, dtype="float32", nodata=ABUNDANCE_NODATA,
+        ) as raster:  # fmt: skip
+
+            def sink(row: CellRow) -> None:
+                raster.write_rows(row.row, row.abundances[:, None, :])
+
+            counts = map_cells(
+                plan.mosaic,
+                city,
+                plan.mask,
+                plan.remote if client is not None else plan.predictor,
+                weights=window_weights(city.k, config.weighting),
+                batch_size=config.batch_size,
+                min_window_valid=config.min_window_valid,
+                min_cell_valid=config.min_cell_valid,
+                sink=sink,
+                client=client,
+                progress=config.progress,
+                threads=config.torch_threads,
+                read_ahead=config.read_ahead,
+            )
+    return {**counts, "seconds": time.perf_counter() - t0}
+
+
+def write_area(plan: MapPlan, work: Path, slug: str) -> AreaReport:
+    """Write the folder ``out/<slug>`` (a district, or ``city``) atomically from the inferred
+    cells in ``work``."""
+    by_slug = {d.slug: d for d in plan.districts}
+    if slug == CITY:
+        name, grid, geometry = CITY, plan.city, None
+    else:
+        d = by_slug[slug]
+        name, grid, geometry = d.name, plan.city.sub(d.geometry.bounds), d.geometry
+    with gdal_env(), atomic_dir(plan.out / slug) as tmp:
+        summary = write_area_products(
+            work / _CITY_ABUNDANCE, plan.city, grid, geometry, tmp, name,
+            wudapt_resolution=plan.config.wudapt_resolution_deg,
+            cells_layer=plan.config.cells_layer,
+        )  # fmt: skip
+    shares = {by_code(code).letter: s for code, s in summary.shares.items() if s > 0}
+    return AreaReport(
+        name=name,
+        folder=plan.out / slug,
+        cells=summary.cells,
+        area_km2=summary.area_m2 / 1e6,
+        shares=shares,
+    )
+
+
+def write_record(plan: MapPlan) -> Path:
+    """Save the resolved configuration as ``out/config.json`` (written last: a run is complete
+    when it is there)."""
+    return write_text_atomic(plan.out / "config.json", json.dumps(plan.record(), indent=2) + "\n")
+
+
+def map_districts(
+    config: MapConfig, predictor: AbundancePredictor | None = None, client: Any = None
+) -> MapReport:
+    """Map every district of ``config.districts`` and the city they form.
+
+    Args:
+        config: the run (see :class:`MapConfig`).
+        predictor: a model implementing :class:`AbundancePredictor`; None loads ``config.model``
+            (on Dask, each worker loads the bundle once itself).
+        client: an existing ``distributed.Client`` (else one is made from ``config.workers`` /
+            ``config.scheduler``, or none).
+
+    Returns:
+        The run's :class:`MapReport`; outputs are under ``config.out``.
+
+    Raises:
+        FileNotFoundError / ValueError: one line naming the bad input.
+    """
+    plan = plan_map(config, predictor)
+    with work_dir(plan) as work:
+        counts = infer_cells(plan, work, client)
+        areas = [write_area(plan, work, slug) for slug in plan.slugs]
+    write_record(plan)
+    return map_report(plan, counts, areas)
+
+
+def map_report(plan: MapPlan, counts: dict[str, float], areas: list[AreaReport]) -> MapReport:
+    """The run's report from :func:`infer_cells`' counts and :func:`write_area`'s reports (city
+    first, as in :attr:`MapPlan.slugs`)."""
+    return MapReport(
+        out=plan.out,
+        crs=plan.config.crs,
+        cell_size_m=plan.city.cell_size,
+        windows=int(counts["windows"]),
+        windows_run=int(counts["windows_run"]),
+        seconds=float(counts["seconds"]),
+        city=areas[0],
+        districts=areas[1:],
+    )

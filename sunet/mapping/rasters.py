@@ -1,0 +1,154 @@
+"""Raster writing: streamed tiled GTiffs, converted to Cloud-Optimized GeoTIFFs at the end.
+
+GDAL's COG driver writes a whole dataset at once (it cannot be written window by window), so each
+product is first streamed row by row into a plain tiled GTiff work file, then copied with
+``rasterio.shutil.copy(driver="COG")``, which carries band descriptions, colour table and tags.
+Everything runs inside :func:`gdal_env`, which keeps the bytes reproducible: no PAM ``.aux.xml``
+side files, a fixed date in GeoPackages, and GDAL never adds a ``TIFFTAG_DATETIME`` unless asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import pyogrio
+import rasterio
+import rasterio.shutil
+from affine import Affine
+from pyproj import CRS
+from rasterio.crs import CRS as RioCRS
+from rasterio.windows import Window
+
+from sunet.lcz import CLASSES
+
+__all__ = ["StreamingRaster", "gdal_env", "lcz_colormap", "rio_crs", "write_cog"]
+
+# A fixed "now" for the GeoPackage driver's last_change columns, so reruns are byte-identical.
+_FIXED_DATE = "2000-01-01T00:00:00Z"
+
+
+_OPTIONS = {"GDAL_PAM_ENABLED": "NO", "OGR_CURRENT_DATE": _FIXED_DATE}
+
+
+@contextmanager
+def gdal_env() -> Iterator[None]:
+    """The GDAL settings every mapping write runs under (reproducible output, no side files).
+
+    rasterio and pyogrio each ship their own GDAL, so both are configured; pyogrio's options are
+    process-global and are restored on exit.
+    """
+    before = {k: pyogrio.get_gdal_config_option(k) for k in _OPTIONS}
+    pyogrio.set_gdal_config_options(_OPTIONS)
+    try:
+        with rasterio.Env(**_OPTIONS):
+            yield
+    finally:
+        pyogrio.set_gdal_config_options(before)
+
+
+def rio_crs(crs: CRS) -> RioCRS:
+    """pyproj CRS -> rasterio CRS (by EPSG code when it has one, so files carry the code)."""
+    epsg = crs.to_epsg()
+    return RioCRS.from_epsg(epsg) if epsg else RioCRS.from_wkt(crs.to_wkt())
+
+
+def lcz_colormap() -> dict[int, tuple[int, int, int, int]]:
+    """The standard LCZ palette as a GDAL colour table: code -> RGBA; 0 (nodata) transparent."""
+    cmap = {0: (0, 0, 0, 0)}
+    cmap.update({c.code: (*c.rgb, 255) for c in CLASSES})
+    return cmap
+
+
+class StreamingRaster:
+    """A tiled GTiff written in row blocks (the work file before COG conversion).
+
+    Args:
+        path: work file; crs, transform, width, height: its grid;
+        count, dtype, nodata: bands.
+        descriptions: per-band descriptions; colormap: for band 1; tags: dataset tags.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        crs: CRS,
+        transform: Affine,
+        width: int,
+        height: int,
+        count: int,
+        dtype: str,
+        nodata: float,
+        descriptions: list[str] | None = None,
+        colormap: dict[int, tuple[int, int, int, int]] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        self.path = path
+        self.height, self.width, self.count = height, width, count
+        self.dtype = np.dtype(dtype)
+        self.nodata = nodata
+        profile: dict[str, Any] = {
+            "driver": "GTiff",
+            "crs": rio_crs(crs),
+            "transform": transform,
+            "width": width,
+            "height": height,
+            "count": count,
+            "dtype": dtype,
+            "nodata": nodata,
+            "tiled": True,
+            # Short tiles: the rows being filled occupy GDAL's block cache for one tile height.
+            "blockxsize": 256,
+            "blockysize": 16,
+            "interleave": "band",
+        }
+        self._ds = rasterio.open(path, "w", **profile)
+        # Blocks never written stay nodata without being materialised.
+        for b, text in enumerate(descriptions or [], start=1):
+            self._ds.set_band_description(b, text)
+        if colormap is not None:
+            self._ds.write_colormap(1, colormap)
+        if tags:
+            self._ds.update_tags(**tags)
+
+    def write_rows(self, row0: int, data: np.ndarray) -> None:
+        """Write ``(count, rows, width)`` starting at row ``row0``."""
+        self._ds.write(
+            data.astype(self.dtype, copy=False), window=Window(0, row0, self.width, data.shape[1])
+        )
+
+    def close(self) -> None:
+        self._ds.close()
+
+    def __enter__(self) -> StreamingRaster:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def write_cog(src: Path, dst: Path, *, resampling: str) -> None:
+    """Copy a finished work GTiff to a COG (DEFLATE, 256 px tiles, overviews while larger than
+    one tile). ``resampling`` is the overview resampling: ``nearest`` for class codes,
+    ``average`` for abundances."""
+    rasterio.shutil.copy(
+        str(src),
+        str(dst),
+        driver="COG",
+        COMPRESS="DEFLATE",
+        PREDICTOR="YES",
+        BLOCKSIZE=256,
+        OVERVIEWS="AUTO",
+        OVERVIEW_RESAMPLING=resampling.upper(),
+        BIGTIFF="IF_SAFER",
+    )

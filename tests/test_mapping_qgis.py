@@ -1,0 +1,58 @@
+"""The map products open styled in QGIS (system PyQGIS; skipped where it is absent)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from mapping_fixtures import LEFT, TOP, ColourPredictor, lcz_rgb, split_scene, write_districts
+
+from sunet.mapping import MapConfig, map_districts
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+SCRIPT = Path(__file__).parent / "qgis" / "check_outputs.py"
+
+
+def _has_pyqgis() -> bool:
+    if not Path(SYSTEM_PYTHON).exists():
+        return False
+    probe = subprocess.run(
+        [SYSTEM_PYTHON, "-c", "import qgis.core"],
+        capture_output=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        timeout=120,
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.qgis
+@pytest.mark.skipif(not _has_pyqgis(), reason="system python3 cannot import qgis.core")
+def test_outputs_open_valid_and_styled_in_qgis(tmp_path: Path) -> None:
+    scene = split_scene(tmp_path / "scene.tif", left_code=2, right_code=17)
+    districts = write_districts(
+        tmp_path / "districts.gpkg",
+        {"Old Town": (LEFT + 32, TOP - 480, LEFT + 240, TOP - 32),
+         "Riverside": (LEFT + 240, TOP - 480, LEFT + 496, TOP - 200)},
+    )  # fmt: skip
+    out = tmp_path / "out"
+    config = MapConfig(scenes=[scene], districts=districts, out=out, progress=False)
+    map_districts(config, ColourPredictor({2: lcz_rgb(2), 17: lcz_rgb(17)}))
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    proc = subprocess.run(
+        [SYSTEM_PYTHON, str(SCRIPT), str(out)],
+        capture_output=True,
+        text=True,
+        env={**env, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(tmp_path)},
+        cwd=tmp_path,
+        timeout=300,
+    )
+    lines = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
+    assert lines, proc.stderr[-2000:]
+    failed = [x for x in lines[:-1] if not x["ok"]]
+    assert not failed, failed
+    assert lines[-1] == {"checked": 3 * 6, "failed": 0}
+    assert proc.returncode == 0
