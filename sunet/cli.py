@@ -12,6 +12,10 @@ import argparse
 import importlib
 import sys
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 # subcommand -> (module with add_parser()/run(), one-line summary for `lcz-map --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -42,6 +46,15 @@ def _summary_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def option_errors(error: ValidationError) -> str:
+    """One line for all problems of a config: ``--min-labelled: Input should be ...; ...``."""
+    problems = []
+    for err in error.errors():
+        where = ".".join(str(x) for x in err["loc"]) or "config"
+        problems.append(f"--{where.replace('_', '-')}: {err['msg']}")
+    return "; ".join(problems)
+
+
 def build_parser(command: str) -> tuple[argparse.ArgumentParser, ModuleType]:
     """The parser holding only ``command``'s subparser, and that command's module."""
     module = importlib.import_module(COMMANDS[command][0])
@@ -58,8 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     parser, module = build_parser(argv[0])
     args = parser.parse_args(argv)
+    from pydantic import ValidationError
+
     try:
         return int(module.run(args) or 0)
+    except ValidationError as e:
+        # A stage's typed config rejected an option: name it as the user typed it, on one line.
+        print(f"lcz-map {args.command}: error: {option_errors(e)}", file=sys.stderr)
+        return 2
     except (CliError, FileNotFoundError, ValueError) as e:
         # Library errors carry the offending file and the problem in one line.
         print(f"lcz-map {args.command}: error: {e}", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +45,14 @@ def test_each_command_builds_its_parser(name: str, capsys: pytest.CaptureFixture
         main([name, "--help"])
     assert exit_.value.code == 0
     assert f"lcz-map {name}" in capsys.readouterr().out
+
+
+def test_invalid_option_value_is_one_line_naming_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The stage's typed config rejects the value; the CLI names the option as typed, on one line.
+    code = main(["synth", "--out", str(tmp_path), "--scenes", "0"])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith("lcz-map synth: error: --scenes")

@@ -58,34 +58,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def run(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
     from sunet.mapping import MapConfig, map_districts
 
-    try:
-        config = MapConfig(
-            model=args.model,
-            scenes=args.scenes,
-            districts=args.districts,
-            district_field=args.district_field,
-            district_layer=args.district_layer,
-            out=args.out,
-            stride=args.stride,
-            bands=_bands(args.bands),
-            crs=args.crs,
-            batch_size=args.batch_size,
-            workers=args.workers,
-            scheduler=args.scheduler,
-            weighting=args.weighting,
-            min_window_valid=args.min_valid,
-            min_cell_valid=args.min_valid,
-            cells_layer=not args.no_cells,
-            progress=not args.quiet,
-        )
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise ValueError(f"--{where.replace('_', '-')}: {first['msg']}") from None
+    config = MapConfig(
+        model=args.model,
+        scenes=args.scenes,
+        districts=args.districts,
+        district_field=args.district_field,
+        district_layer=args.district_layer,
+        out=args.out,
+        stride=args.stride,
+        bands=_bands(args.bands),
+        crs=args.crs,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        weighting=args.weighting,
+        min_window_valid=args.min_valid,
+        min_cell_valid=args.min_valid,
+        cells_layer=not args.no_cells,
+        progress=not args.quiet,
+    )
     report = map_districts(config)
     print(
         f"mapped {report.city.area_km2:.2f} km2 in {len(report.districts)} district(s), "

@@ -42,36 +42,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def run(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
     from sunet.operations.remap import MapOptions, RemapConfig, remap
 
     names = [n.strip() for n in args.district_names.split(",")] if args.district_names else None
-    try:
-        config = RemapConfig(
-            out=args.out,
-            scenes_dir=args.scenes,
-            districts=args.districts,
-            district_field=args.district_field,
-            district_layer=args.district_layer,
-            district_names=names,
-            model=args.model,
-            crs=args.crs,
-            inbox=args.inbox,
-            settle_seconds=args.settle_seconds,
-            full=args.full,
-            keep_versions=args.keep_versions,
-            mapping=MapOptions(
-                stride=args.stride,
-                batch_size=args.batch_size,
-                workers=args.workers,
-                scheduler=args.scheduler,
-            ),
-        )
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(x) for x in first["loc"]) or "config"
-        raise ValueError(f"--{where.replace('_', '-')}: {first['msg']}") from None
+    config = RemapConfig(
+        out=args.out,
+        scenes_dir=args.scenes,
+        districts=args.districts,
+        district_field=args.district_field,
+        district_layer=args.district_layer,
+        district_names=names,
+        model=args.model,
+        crs=args.crs,
+        inbox=args.inbox,
+        settle_seconds=args.settle_seconds,
+        full=args.full,
+        keep_versions=args.keep_versions,
+        mapping=MapOptions(
+            stride=args.stride,
+            batch_size=args.batch_size,
+            workers=args.workers,
+            scheduler=args.scheduler,
+        ),
+    )
     result = remap(config)
     print(f"{result.plan.mode}: {result.plan.reason}")
     if result.version is not None:

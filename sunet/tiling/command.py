@@ -66,37 +66,31 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def run(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
     from tqdm import tqdm
 
     from sunet.tiling.config import TileConfig
     from sunet.tiling.pipeline import assemble, plan_tiling, run_jobs
 
-    try:
-        config = TileConfig(
-            scenes=args.scenes,
-            labels=args.labels,
-            label_field=args.label_field,
-            label_layer=args.label_layer,
-            out=args.out,
-            crs=args.crs,
-            gsd=args.gsd,
-            patch=args.patch,
-            bands=args.bands,
-            scale_range=args.scale_range,
-            purity=args.purity,
-            min_labelled=args.min_labelled,
-            max_nodata=args.max_nodata,
-            block=args.block,
-            seed=args.seed,
-            sample_mixed=args.sample_mixed,
-            sample_pure=args.sample_pure,
-            workers=args.workers,
-        )
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(x) for x in first["loc"]) or "config"
-        raise ValueError(f"--{where.replace('_', '-')}: {first['msg']}") from None
+    config = TileConfig(
+        scenes=args.scenes,
+        labels=args.labels,
+        label_field=args.label_field,
+        label_layer=args.label_layer,
+        out=args.out,
+        crs=args.crs,
+        gsd=args.gsd,
+        patch=args.patch,
+        bands=args.bands,
+        scale_range=args.scale_range,
+        purity=args.purity,
+        min_labelled=args.min_labelled,
+        max_nodata=args.max_nodata,
+        block=args.block,
+        seed=args.seed,
+        sample_mixed=args.sample_mixed,
+        sample_pure=args.sample_pure,
+        workers=args.workers,
+    )
     plan = plan_tiling(config)
     with tqdm(total=len(plan.jobs), unit="scene", desc="tiling") as bar:
         caches = run_jobs(plan.jobs, config.workers, on_done=lambda _: bar.update())

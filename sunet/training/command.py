@@ -50,8 +50,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def run(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
     from sunet.training.config import TrainConfig
     from sunet.training.trainer import train
 
@@ -73,13 +71,7 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "progress": args.progress,
     }
-    try:
-        config = TrainConfig(**fields)
-    except ValidationError as e:
-        first = e.errors()[0]
-        raise ValueError(
-            f"invalid option {'.'.join(map(str, first['loc']))}: {first['msg']}"
-        ) from None
+    config = TrainConfig(**fields)
     path = train(config)
     print(f"model bundle: {path}")
     return 0
