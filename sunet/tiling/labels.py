@@ -10,17 +10,25 @@ estimate of area shares.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import shapely
 from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.features import rasterize
 from shapely import STRtree
 
 from sunet.lcz import NUM_CLASSES
 
 __all__ = ["LabelSet", "abundances", "class_counts"]
+
+# rasterize() is always given a transform here, yet when scenes are tiled on several threads
+# rasterio sometimes reports its scratch dataset as not georeferenced (GDAL's per-thread error
+# state). The output is unaffected (threaded stores are byte-identical to serial ones, tested),
+# so the message would only alarm users.
+warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module="rasterio.features")
 
 
 class LabelSet:
