@@ -218,3 +218,24 @@ def test_pretrained_rejects_files_that_are_not_weights(tmp_path: Path) -> None:
     save_file({"conv.weight": torch.zeros(2, 2)}, str(unrelated))
     with pytest.raises(ValueError, match="no Swin-V2 backbone tensors"):
         load_pretrained_backbone(model.backbone, unrelated)
+
+
+def test_weights_saved_before_the_head_reorder_still_load(tiny: SUNet) -> None:
+    # Earlier bundles upsampled before the head's second convolution, stored as 'head.3'.
+    state = {k: v.clone().contiguous() for k, v in tiny.state_dict().items()}
+    for suffix in ("weight", "bias"):
+        state[f"decoder.head.3.{suffix}"] = state.pop(f"decoder.head.2.{suffix}")
+    model = SUNet(TINY)
+    model.load_state_dict(state, strict=True)
+    torch.testing.assert_close(model.decoder.head[2].weight, tiny.decoder.head[2].weight)
+
+
+def test_channels_last_decoder_computes_the_same_reconstruction(tiny: SUNet) -> None:
+    # The decoder's weights are channels-last for speed; a contiguous copy must agree.
+    plain = SUNet(TINY).eval()
+    plain.load_state_dict({k: v.contiguous() for k, v in tiny.state_dict().items()})
+    plain.decoder.to(memory_format=torch.contiguous_format)
+    assert tiny.decoder.head[0].weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(plain(x).reconstruction, tiny(x).reconstruction)

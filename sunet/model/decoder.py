@@ -81,12 +81,24 @@ class AbundanceConditionedUPerNet(nn.Module):
         )
         self.film_output = FiLM(decoder_channels, decoder_channels)
         mid = max(decoder_channels // 2, 8)
+        # Both convolutions run at 1/4 resolution and only the ``out_chans`` result is upsampled:
+        # a 3-channel convolution at full resolution was ~25 % of a cpu-small training step.
         self.head = nn.Sequential(
             nn.Conv2d(decoder_channels, mid, 3, padding=1),
             nn.GELU(),
-            nn.Upsample(scale_factor=4, mode="bilinear", align_corners=False),
             nn.Conv2d(mid, out_chans, 3, padding=1),
+            nn.Upsample(scale_factor=4, mode="bilinear", align_corners=False),
         )
+        # Channels-last convolution weights make oneDNN run the decoder's convolutions in NHWC,
+        # ~1.4x faster on CPU (same results); bundles and checkpoints store contiguous copies.
+        self.to(memory_format=torch.channels_last)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:  # type: ignore[override]
+        # Bundles written before the head's upsampling moved last name its second conv 'head.3'.
+        old = f"{prefix}head.3."
+        for key in [k for k in state_dict if k.startswith(old)]:
+            state_dict[f"{prefix}head.2." + key[len(old) :]] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args)  # type: ignore[arg-type]
 
     def mixture(self, abundances: torch.Tensor) -> torch.Tensor:
         """The linear mixing model in feature space: (B, K) abundances -> (B, decoder_channels)."""

@@ -2,7 +2,8 @@
 
 The store (docs/DESIGN.md) is ``index.parquet`` (one row per patch) plus ``patches.zarr``
 (uint8 ``(N, 3, P, P)``, one patch per chunk). The zarr array is read with zarr directly, in
-sorted blocks, which is several times faster than going through xarray for scattered patches.
+sorted runs of consecutive patches, which is several times faster than going through xarray (or
+zarr's orthogonal indexing) for scattered patches.
 A split that fits the cache budget is resized to the model's input size once and kept in memory
 as uint8; otherwise its patches are read per batch.
 
@@ -114,10 +115,16 @@ class PatchStore:
         """Patches ``(n, bands, P, P)`` uint8, in the order of ``store_indices``."""
         store_indices = np.asarray(store_indices, dtype=np.int64)
         out = np.empty((len(store_indices), *self.images.shape[1:]), dtype=np.uint8)
+        if not len(store_indices):
+            return out
+        # Runs of consecutive indices are read as slices. zarr's orthogonal indexing with an
+        # index array is far slower (measured 2.5 s against 0.09 s for 32 scattered patches).
         order = np.argsort(store_indices, kind="stable")
-        for start in range(0, len(order), _READ_BLOCK):
-            pos = order[start : start + _READ_BLOCK]
-            out[pos] = self.images.oindex[store_indices[pos]]
+        ordered = store_indices[order]
+        starts = np.flatnonzero(np.diff(ordered, prepend=ordered[0] - 2) != 1)
+        ends = np.append(starts[1:], len(ordered))
+        for a, b in zip(starts, ends, strict=True):
+            out[order[a:b]] = self.images[int(ordered[a]) : int(ordered[b - 1]) + 1]
         return out
 
     def hash(self) -> str:
