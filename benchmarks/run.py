@@ -13,12 +13,16 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import os
 import platform
 import sys
 import time
 from pathlib import Path
 
-import torch
+# As `lcz-map` does (sunet/cli.py): OpenMP reads this once, when torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
 
 BENCHMARKS = {
     "tiling": "benchmarks.tiling_throughput",
