@@ -15,7 +15,7 @@ Every location used in tests sits near Wuhan (UTM zone 50N, EPSG:32650) unless a
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +134,18 @@ def scene_at() -> Callable[..., Path]:
 @pytest.fixture
 def write_labels() -> Callable[..., Path]:
     return _write_labels
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Run a test module's tiny models on one torch thread.
+
+    Tiny models gain nothing from more threads, and on a busy machine OpenMP threads that wait
+    for each other make such tests many times slower.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

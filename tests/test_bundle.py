@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
+from tiny_model import TINY
 
 from sunet.bundle import (
     BundleMeta,
@@ -23,23 +23,7 @@ from sunet.cli import main
 from sunet.lcz import CLASSES
 from sunet.model import SUNet, SUNetConfig, normalise, resize_uint8
 
-TINY = SUNetConfig(
-    embed_dim=16,
-    depths=(1, 1, 1, 1),
-    num_heads=(1, 1, 2, 2),
-    input_size=64,
-    decoder_channels=16,
-)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # Tiny models gain nothing from more threads, and on a busy machine OpenMP threads that
-    # wait for each other make these tests many times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _meta(config: SUNetConfig = TINY) -> BundleMeta:

@@ -3,17 +3,16 @@ and loading ImageNet weights from a local file."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import timm
 import torch
 from safetensors.torch import save_file
+from tiny_model import TINY
 
 from sunet.model import (
     SUNet,
-    SUNetConfig,
     get_preset,
     load_pretrained_backbone,
     normalise,
@@ -22,23 +21,7 @@ from sunet.model import (
 from sunet.model.sunet import ConstrainedHead, relu_leaky_grad
 from sunet.training.losses import psc_loss
 
-TINY = SUNetConfig(
-    embed_dim=16,
-    depths=(1, 1, 1, 1),
-    num_heads=(1, 1, 2, 2),
-    input_size=64,
-    decoder_channels=16,
-)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # Tiny models gain nothing from more threads, and on a busy machine OpenMP threads that
-    # wait for each other make these tests many times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

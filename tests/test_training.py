@@ -4,7 +4,6 @@ exact resume, ablations, time budget), the CLI and data-parallel training."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,31 +13,15 @@ import timm
 import torch
 from fake_patch_store import write_patch_store
 from safetensors.torch import load_file
+from tiny_model import TINY
 
 from sunet.bundle import Predictor, load_bundle
 from sunet.cli import main
-from sunet.model import SUNetConfig
 from sunet.training import MixedBatchSampler, PatchStore, TrainConfig, load_split, train
 from sunet.training.augment import Augmenter
 from sunet.training.losses import abundance_loss, psc_loss, reconstruction_loss
 
-TINY = SUNetConfig(
-    embed_dim=16,
-    depths=(1, 1, 1, 1),
-    num_heads=(1, 1, 2, 2),
-    input_size=64,
-    decoder_channels=16,
-)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # Tiny models gain nothing from more threads, and on a busy machine OpenMP threads that
-    # wait for each other make these tests many times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
