@@ -368,7 +368,7 @@ def _map_markdown(city: str, plan: RemapPlan, version: MapVersion) -> str:
         "",
         f"- mode: **{plan.mode}** ({plan.reason})",
         f"- folder: `{version.path}`",
-        f"- districts mapped: {', '.join(plan.districts[s] for s in plan.touched) or 'none'}",
+        f"- districts touched: {', '.join(plan.districts[s] for s in plan.touched) or 'none'}",
         "",
     ]
     quicklook = version.path / "city" / "quicklook.png"

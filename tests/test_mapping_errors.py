@@ -28,8 +28,8 @@ def _predictor(**kw: object) -> ColourPredictor:
 
 
 def _config(tmp_path: Path, scene: Path, districts: Path, **kw: object) -> MapConfig:
-    return MapConfig(scenes=[scene], districts=districts, out=tmp_path / "out", progress=False,
-                     **kw)  # fmt: skip
+    kw.setdefault("out", tmp_path / "out")
+    return MapConfig(scenes=[scene], districts=districts, progress=False, **kw)  # type: ignore[arg-type]
 
 
 def _one_line(err: pytest.ExceptionInfo[BaseException]) -> str:
@@ -115,3 +115,26 @@ def test_cli_band_list_forms() -> None:
     assert _bands(None) is None
     with pytest.raises(ValueError, match="--bands"):
         _bands(["red"])
+
+
+def test_base_map_must_be_finished_and_match_the_run(tmp_path: Path) -> None:
+    scene = split_scene(tmp_path / "scene.tif", 2, 17)
+    districts = write_districts(tmp_path / "d.gpkg", {"A": INSIDE})
+    area = write_districts(tmp_path / "area.gpkg", {"changed": INSIDE})
+    with pytest.raises(ValueError, match="base and update_area go together"):
+        _config(tmp_path, scene, districts, base=tmp_path / "old")
+    with pytest.raises(FileNotFoundError) as err:
+        map_districts(
+            _config(tmp_path, scene, districts, base=tmp_path / "old", update_area=area),
+            _predictor(),
+        )
+    assert "old: not a finished map" in _one_line(err)
+    map_districts(_config(tmp_path, scene, districts, out=tmp_path / "old"), _predictor())
+    # Another stride gives another grid and window placement: its cells cannot be reused.
+    with pytest.raises(ValueError) as err:
+        map_districts(
+            _config(tmp_path, scene, districts, base=tmp_path / "old", update_area=area, stride=8),
+            _predictor(),
+        )
+    assert "old: made with a different grid, stride; map in full instead" in _one_line(err)
+    assert not (tmp_path / "out" / "a").exists()

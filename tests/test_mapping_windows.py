@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import shapely
 from affine import Affine
 from mapping_fixtures import (
     LEFT,
@@ -18,12 +19,19 @@ from mapping_fixtures import (
     write_districts,
     write_scene,
 )
+from pyproj import CRS
 from rasterio.warp import transform_bounds
 
 from sunet.lcz import NUM_CLASSES
 from sunet.mapping import MapConfig, map_districts
 from sunet.mapping.accumulate import ABUNDANCE_NODATA, CellAccumulator, RunResult
-from sunet.mapping.windows import plan_batches, runnable_windows, window_weights
+from sunet.mapping.windows import (
+    MapGrid,
+    affected_cells,
+    plan_batches,
+    runnable_windows,
+    window_weights,
+)
 
 BOUNDARY = LEFT + 256  # x where the split scene changes colour (a cell edge)
 
@@ -195,3 +203,27 @@ def test_accumulator_emits_each_row_once_in_order() -> None:
     rows += list(acc.finish())
     assert [r.row for r in rows] == list(range(h))
     assert all(np.allclose(r.abundances[4], 1.0) for r in rows)
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_affected_cells_are_those_covered_by_a_window_touching_the_area(k: int) -> None:
+    # Brute force: list every window of the grid, keep those whose footprint meets the area,
+    # and mark the cells they cover.
+    grid = MapGrid.covering(
+        CRS.from_user_input(UTM), 1.0, 8, 8 * k, (LEFT, TOP - 160, LEFT + 240, TOP)
+    )
+    area = shapely.Polygon([(LEFT + 50, TOP - 30), (LEFT + 130, TOP - 70), (LEFT + 60, TOP - 110)])
+    s = grid.cell_size
+    left, _, _, top = grid.bounds
+    expected = np.zeros((grid.height, grid.width), dtype=bool)
+    for a in range(-(k - 1), grid.height):
+        for b in range(-(k - 1), grid.width):
+            footprint = shapely.box(
+                left + b * s, top - (a + k) * s, left + (b + k) * s, top - a * s
+            )
+            if footprint.intersects(area):
+                expected[max(a, 0) : a + k, max(b, 0) : b + k] = True
+    got = affected_cells(grid, area)
+    np.testing.assert_array_equal(got, expected)
+    assert 0 < got.sum() < got.size
+    assert not affected_cells(grid, shapely.Polygon()).any()

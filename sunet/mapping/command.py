@@ -54,6 +54,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         "--min-valid", type=float, default=0.5, help="imagery share a window and a cell need"
     )
     p.add_argument("--no-cells", action="store_true", help="skip the GPKG grid-cell layer")
+    p.add_argument(
+        "--base",
+        type=Path,
+        default=None,
+        help="earlier map (output folder) of the same districts and model: infer only the "
+        "cells --update-area can change, copy the rest",
+    )
+    p.add_argument(
+        "--update-area",
+        type=Path,
+        default=None,
+        help="polygons (any CRS) where the imagery changed since --base",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -77,12 +90,16 @@ def run(args: argparse.Namespace) -> int:
         min_window_valid=args.min_valid,
         min_cell_valid=args.min_valid,
         cells_layer=not args.no_cells,
+        base=args.base,
+        update_area=args.update_area,
         progress=not args.quiet,
     )
     report = map_districts(config)
     print(
         f"mapped {report.city.area_km2:.2f} km2 in {len(report.districts)} district(s), "
-        f"{report.windows_run}/{report.windows} windows, {report.cell_size_m:g} m cells, "
+        f"{report.windows_run}/{report.windows} windows"
+        + (f" ({report.windows_skipped} kept from --base)" if report.windows_skipped else "")
+        + f", {report.cell_size_m:g} m cells, "
         f"{report.crs}, {report.seconds:.1f} s"
     )
     for area in [*report.districts, report.city]:

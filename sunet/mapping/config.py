@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = ["MapConfig"]
 
@@ -113,7 +113,24 @@ class MapConfig(BaseModel):
         default=True,
         description="Write the grid-cell layer (all 17 abundances) into lcz_dominant.gpkg.",
     )
+    base: Path | None = Field(
+        default=None,
+        description="An earlier map of the same districts, grid and model (its output folder). "
+        "With update_area, only the cells that imagery inside that area can change are "
+        "inferred; every other cell is copied from the base. The result equals a full run.",
+    )
+    update_area: Path | None = Field(
+        default=None,
+        description="Vector file (any CRS) of where the imagery changed since `base`: new, "
+        "changed and removed scenes' footprints.",
+    )
     progress: bool = Field(default=True, description="Show a progress bar (tqdm, on stderr).")
+
+    @model_validator(mode="after")
+    def _base_with_area(self) -> MapConfig:
+        if (self.base is None) != (self.update_area is None):
+            raise ValueError("base and update_area go together: give both or neither")
+        return self
 
     @field_validator("bands")
     @classmethod

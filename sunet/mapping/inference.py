@@ -225,6 +225,7 @@ def map_cells(
     progress: bool = False,
     threads: int | None = None,
     read_ahead: bool = False,
+    only: np.ndarray | None = None,
 ) -> dict[str, int]:
     """Map every masked cell of ``grid``, handing finished cell rows to ``sink`` in order.
 
@@ -240,12 +241,21 @@ def map_cells(
             count, see :func:`resolve_threads`).
         read_ahead: in this process, read the next batches in a background thread while the
             model runs (see :class:`~sunet.mapping.config.MapConfig`).
+        only: bool, shaped like :func:`runnable_windows`' result: run only the batches that
+            hold one of these windows (None: all). The batches are those of the whole plan, so
+            the windows that run see exactly the strips and batches of a full run and give the
+            same numbers; cells not covered by all their windows come out wrong and are the
+            caller's to replace.
 
     Returns:
-        counts: ``windows`` planned, ``windows_run`` through the model, ``batches``.
+        counts: ``windows`` planned, ``windows_run`` through the model, ``windows_skipped``
+        (in batches left out by ``only``), ``batches``.
     """
     runnable = runnable_windows(mask, grid.k)
     batches = plan_batches(runnable, grid.k, batch_size)
+    skipped: list[int] = [0]
+    if only is not None:
+        batches = _batches_with(batches, only, grid.k, skipped)
     previous, threads = resolve_threads(None), resolve_threads(threads)
     if client is not None:
         results = _dask_results(client, mosaic, grid, batches, predictor, min_window_valid, threads)
@@ -271,4 +281,17 @@ def map_cells(
                 sink(row)
     finally:
         _set_torch_threads(previous)
+    counts["windows_skipped"] = skipped[0]
     return counts
+
+
+def _batches_with(
+    batches: Iterator[WindowBatch], only: np.ndarray, k: int, skipped: list[int]
+) -> Iterator[WindowBatch]:
+    """The batches holding at least one window of ``only``; ``skipped[0]`` counts the windows
+    of the others."""
+    for batch in batches:
+        if any(only[r.row + k - 1, r.col + k - 1 : r.col + k - 1 + r.n].any() for r in batch.runs):
+            yield batch
+        else:
+            skipped[0] += batch.n

@@ -19,13 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import rasterio
 import shapely
 from pydantic import BaseModel, ConfigDict, Field
 from pyproj import CRS
+from rasterio.windows import Window
 
 from sunet.atomic import atomic_dir, write_text_atomic
 from sunet.geo.grid import resolve_crs
 from sunet.geo.raster import SceneInfo, inspect_scene
+from sunet.geo.vector import read_polygons
 from sunet.lcz import NUM_CLASSES, by_code
 from sunet.mapping.accumulate import ABUNDANCE_NODATA, CellRow
 from sunet.mapping.config import MapConfig
@@ -35,7 +38,13 @@ from sunet.mapping.mosaic import SceneMosaic
 from sunet.mapping.predictor import AbundancePredictor, load_predictor
 from sunet.mapping.products import write_area_products
 from sunet.mapping.rasters import StreamingRaster, gdal_env
-from sunet.mapping.windows import MapGrid, cell_mask, window_weights
+from sunet.mapping.windows import (
+    MapGrid,
+    affected_cells,
+    cell_mask,
+    runnable_windows,
+    window_weights,
+)
 
 __all__ = [
     "AreaReport",
@@ -77,6 +86,9 @@ class MapReport(BaseModel):
     cell_size_m: float = Field(description="Output cell side, metres (stride * gsd).")
     windows: int = Field(description="Windows planned (covering at least one district cell).")
     windows_run: int = Field(description="Windows with enough imagery, run through the model.")
+    windows_skipped: int = Field(
+        default=0, description="Windows not run because a base map holds their cells."
+    )
     seconds: float = Field(description="Wall time of the inference pass.")
     city: AreaReport
     districts: list[AreaReport]
@@ -156,6 +168,8 @@ class MapPlan:
             path, loaded once per worker, or the predictor object itself).
         city: the cell grid covering all districts; mask: bool ``(H, W)`` cells inside any.
         mosaic: the scenes; districts: in the map CRS, sorted by slug.
+        base_abundance: with ``config.base``, the base map's city abundance raster (same grid);
+            recompute: bool ``(H, W)``, the cells to infer (the others are copied from it).
     """
 
     config: MapConfig
@@ -165,6 +179,8 @@ class MapPlan:
     mask: np.ndarray
     mosaic: SceneMosaic
     districts: list[District]
+    base_abundance: Path | None = None
+    recompute: np.ndarray | None = None
 
     @property
     def out(self) -> Path:
@@ -241,7 +257,50 @@ def plan_map(config: MapConfig, predictor: AbundancePredictor | None = None) -> 
             "crs": _crs_name(crs),
         }
     )
-    return MapPlan(resolved, predictor, remote, city, cell_mask(city, union), mosaic, districts)
+    plan = MapPlan(resolved, predictor, remote, city, cell_mask(city, union), mosaic, districts)
+    if resolved.base is not None:
+        _attach_base(plan)
+    return plan
+
+
+# Settings that must agree between a run and its base for copied cells to be the run's own.
+_BASE_MUST_MATCH = ("model", "stride", "bands", "weighting", "min_window_valid", "min_cell_valid")
+
+
+def _attach_base(plan: MapPlan) -> None:
+    """Check ``config.base`` against this run and mark the cells ``config.update_area`` can
+    change (see :func:`~sunet.mapping.windows.affected_cells`).
+
+    The update area is grown by two scene pixels (the resampling kernel's reach past a scene's
+    edge, at the coarsest GSD allowed).
+    """
+    config = plan.config
+    base, area_path = Path(config.base or ""), Path(config.update_area or "")
+    record_path, raster = base / "config.json", base / CITY / "lcz_abundance.tif"
+    if not record_path.is_file() or not raster.is_file():
+        raise FileNotFoundError(
+            f"{base}: not a finished map (needs config.json and {CITY}/lcz_abundance.tif)"
+        )
+    try:
+        recorded = json.loads(record_path.read_text(encoding="utf-8"))
+        grid, earlier = recorded["grid"], recorded["config"]
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{record_path}: not a map record (no 'grid' and 'config')") from None
+    mine = plan.record()
+    differing = [k for k in _BASE_MUST_MATCH if earlier.get(k) != mine["config"][k]]
+    if grid != mine["grid"]:
+        differing.insert(0, "grid")
+    if recorded.get("districts") != mine["districts"]:
+        differing.append("districts")
+    if differing:
+        raise ValueError(
+            f"{base}: made with a different {', '.join(differing)}; map in full instead"
+        )
+    layer = read_polygons(area_path)
+    area = shapely.union_all(layer.frame.to_crs(plan.city.crs).geometry.to_numpy())
+    margin = 2 * plan.city.cells.gsd * config.max_gsd_ratio
+    plan.base_abundance = raster
+    plan.recompute = affected_cells(plan.city, area.buffer(margin))
 
 
 @contextmanager
@@ -272,10 +331,21 @@ def infer_cells(plan: MapPlan, work: Path, client: Any = None) -> dict[str, floa
             work / _CITY_ABUNDANCE, crs=city.crs, transform=city.transform, width=city.width,
             height=city.height, count=NUM_CLASSES, dtype="float32", nodata=ABUNDANCE_NODATA,
         ) as raster:  # fmt: skip
+            base = stack.enter_context(rasterio.open(plan.base_abundance)) if (
+                plan.base_abundance is not None
+            ) else None  # fmt: skip
+            keep = None if plan.recompute is None else ~plan.recompute
 
             def sink(row: CellRow) -> None:
-                raster.write_rows(row.row, row.abundances[:, None, :])
+                values = row.abundances
+                if base is not None and keep is not None and keep[row.row].any():
+                    old = base.read(window=Window(0, row.row, city.width, 1))[:, 0, :]
+                    values[:, keep[row.row]] = old[:, keep[row.row]]
+                raster.write_rows(row.row, values[:, None, :])
 
+            only = None
+            if plan.recompute is not None:
+                only = runnable_windows(plan.recompute & plan.mask, city.k)
             counts = map_cells(
                 plan.mosaic,
                 city,
@@ -290,6 +360,7 @@ def infer_cells(plan: MapPlan, work: Path, client: Any = None) -> dict[str, floa
                 progress=config.progress,
                 threads=config.torch_threads,
                 read_ahead=config.read_ahead,
+                only=only,
             )
     return {**counts, "seconds": time.perf_counter() - t0}
 
@@ -360,6 +431,7 @@ def map_report(plan: MapPlan, counts: dict[str, float], areas: list[AreaReport])
         cell_size_m=plan.city.cell_size,
         windows=int(counts["windows"]),
         windows_run=int(counts["windows_run"]),
+        windows_skipped=int(counts.get("windows_skipped", 0)),
         seconds=float(counts["seconds"]),
         city=areas[0],
         districts=areas[1:],

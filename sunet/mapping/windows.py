@@ -20,6 +20,7 @@ import numpy as np
 import shapely
 from affine import Affine
 from pyproj import CRS
+from rasterio.features import rasterize
 from shapely.geometry.base import BaseGeometry
 
 from sunet.geo.grid import PatchGrid, window_transform
@@ -28,6 +29,8 @@ __all__ = [
     "MapGrid",
     "WindowBatch",
     "WindowRun",
+    "affected_cells",
+    "box_any",
     "cell_mask",
     "plan_batches",
     "runnable_windows",
@@ -146,6 +149,14 @@ def cell_mask(grid: MapGrid, geometry: BaseGeometry, rows: range | None = None) 
     return np.asarray(inside, dtype=bool).reshape(len(rows), grid.width)
 
 
+def box_any(mask: np.ndarray, k: int) -> np.ndarray:
+    """bool ``(H - k + 1, W - k + 1)``: entry ``[a, b]`` is whether ``mask[a:a+k, b:b+k]`` holds
+    any True (a k x k box filter over a summed-area table)."""
+    sat = np.pad(mask.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    box = sat[k:, k:] - sat[:-k, k:] - sat[k:, :-k] + sat[:-k, :-k]
+    return box > 0
+
+
 def runnable_windows(mask: np.ndarray, k: int) -> np.ndarray:
     """bool ``(H + k - 1, W + k - 1)``: windows that cover at least one masked cell.
 
@@ -153,12 +164,34 @@ def runnable_windows(mask: np.ndarray, k: int) -> np.ndarray:
     Windows covering only cells outside the district contribute nothing and are not run.
     """
     h, w = mask.shape
-    padded = np.zeros((h + 2 * (k - 1), w + 2 * (k - 1)), dtype=np.int64)
+    padded = np.zeros((h + 2 * (k - 1), w + 2 * (k - 1)), dtype=bool)
     padded[k - 1 : k - 1 + h, k - 1 : k - 1 + w] = mask
-    # k x k box sums by a summed-area table.
-    sat = np.pad(padded.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    box = sat[k:, k:] - sat[:-k, k:] - sat[k:, :-k] + sat[:-k, :-k]
-    return box > 0
+    return box_any(padded, k)
+
+
+def affected_cells(grid: MapGrid, area: BaseGeometry) -> np.ndarray:
+    """bool ``(H, W)``: the cells whose mapped value can change when the imagery inside ``area``
+    (map CRS) changes.
+
+    A window's abundances depend on the pixels of its footprint only, so the windows that can
+    change are those whose footprint touches ``area``; a cell's value is the weighted mean of
+    the ``k * k`` windows covering it, so the cells that can change are those any such window
+    covers. Every other cell keeps its value exactly. ``area`` should already include the
+    reach of the resampling kernel (a pixel or two beyond the scenes' footprints).
+    """
+    k, h, w = grid.k, grid.height, grid.width
+    if area.is_empty:
+        return np.zeros((h, w), dtype=bool)
+    # Cells of the grid grown by k - 1 on every side: all cells of every window of the grid.
+    rows = range(grid.rows.start - (k - 1), grid.rows.stop + (k - 1))
+    cols = range(grid.cols.start - (k - 1), grid.cols.stop + (k - 1))
+    grown = MapGrid(grid.cells, rows, cols, grid.patch)
+    touched = rasterize(
+        [(area, 1)], out_shape=(grown.height, grown.width), transform=grown.transform,
+        fill=0, all_touched=True, dtype="uint8",
+    ).astype(bool)  # fmt: skip
+    hit = box_any(touched, k)  # (H + k - 1, W + k - 1) windows touching the area
+    return box_any(hit, k)  # cell (i, j) is covered by windows [i : i + k, j : j + k]
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         help="bring a versioned city map up to date with new or changed scenes",
         description=(
             "Compare the scenes (and an inbox of arriving ones) with the latest map version under "
-            "--out; map the districts that new, changed or removed scenes touch (everything on a "
-            "first run or when the model, districts or options changed), write "
+            "--out; rerun the model only on the windows that new, changed or removed scenes reach, "
+            "copying every other cell from the latest version (everything on a first run or when "
+            "the model, districts or options changed), write "
             "OUT/versions/vNNNN with a change report against the previous version, and switch "
             "OUT/latest. Does nothing when nothing changed."
         ),
@@ -67,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
     )
     result = remap(config)
     print(f"{result.plan.mode}: {result.plan.reason}")
+    if result.report is not None and result.report.windows_skipped:
+        r = result.report
+        print(f"ran {r.windows - r.windows_skipped} of {r.windows} windows; the rest were kept")
     if result.version is not None:
         print(f"wrote {result.version.path}; latest -> {result.version.name}")
         if result.changes_md is not None:

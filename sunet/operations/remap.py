@@ -8,13 +8,12 @@ One remap (:func:`remap`, or step by step as the ``lcz-map`` flow does it):
    no version yet, when asked, or when any of those inputs changed; ``incremental`` when only
    scenes changed; ``none`` when nothing did (no version is written).
 2. :func:`map_plan` maps into the new version's folder. A full plan maps everything. An
-   incremental plan maps only the **districts whose area the new, changed or removed scenes
-   touch** (their old and new footprints), copies the other districts from the previous version
-   (hard links: versions are never modified), and rebuilds the city-wide products from the
-   districts' abundance rasters, which lie on the one aligned grid of cells. District-level
-   granularity is a deliberate fallback: ``map_districts`` has no way yet to recompute only the
-   windows a footprint touches inside a district, so a small new scene costs a remap of the
-   districts it falls in, not of the city.
+   incremental plan maps with the previous version as the base: only the **windows whose cells
+   the new, changed or removed scenes can change** (their old and new footprints, saved as
+   ``remapped_area.gpkg``) run through the model; every other cell is copied from the previous
+   version's city abundance raster, and all products are written from the result. The new
+   version equals a full remap of the same scenes, cell for cell (see
+   :func:`sunet.mapping.windows.affected_cells`), at the cost of the changed area only.
 3. :func:`finish_version` writes ``scenes.json`` (the manifest), ``version.json`` (plan, inputs,
    mapping summary) and, against the previous version, ``changes/`` (transition matrices and
    changed area per district, see :mod:`sunet.operations.changes`); the version is then
@@ -34,21 +33,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import geopandas as gpd
-import numpy as np
-import rasterio
 from pydantic import BaseModel, ConfigDict, Field
-from pyproj import CRS
-from rasterio.windows import Window
+from shapely.geometry.base import BaseGeometry
 
-from sunet.atomic import atomic_dir, write_text_atomic
-from sunet.geo.grid import PatchGrid, resolve_crs
+from sunet.atomic import write_text_atomic
+from sunet.geo.grid import resolve_crs
 from sunet.geo.vector import write_gpkg
 from sunet.mapping import MapConfig, MapReport, map_districts
-from sunet.mapping.accumulate import ABUNDANCE_NODATA
-from sunet.mapping.districts import CITY, read_districts, slugify
-from sunet.mapping.products import write_area_products
-from sunet.mapping.rasters import StreamingRaster, gdal_env
-from sunet.mapping.windows import MapGrid
+from sunet.mapping.districts import read_districts, slugify
 from sunet.operations.changes import DistrictChange, compare_rasters, write_change_report
 from sunet.operations.inbox import (
     SceneChanges,
@@ -82,7 +74,10 @@ __all__ = [
 # MapConfig fields a remap sets itself; the rest are the user's mapping options.
 # Options that change where or how fast the map is made, not the map (kept out of the inputs record).
 _RUNTIME_OPTIONS = ("progress", "workers", "scheduler", "batch_size")
-_MAP_INPUTS = ("model", "scenes", "districts", "district_layer", "district_field", "out", "crs")
+_MAP_INPUTS = (
+    "model", "scenes", "districts", "district_layer", "district_field", "out", "crs", "base",
+    "update_area",
+)  # fmt: skip
 if TYPE_CHECKING:  # a model made at import time; type checkers see its base
     MapOptions = BaseModel
 else:
@@ -90,6 +85,7 @@ else:
 DOMINANT = "lcz_dominant.tif"
 ABUNDANCE = "lcz_abundance.tif"
 SCENES_JSON = "scenes.json"
+REMAPPED_AREA = "remapped_area.gpkg"
 CHANGES = "changes"
 
 
@@ -140,8 +136,10 @@ class RemapPlan:
         mode: ``full``, ``incremental`` or ``none``; reason: why, in words.
         previous: the latest version when planned (None before the first).
         manifest: the scenes now; changes: against the previous version's manifest.
-        districts: slugs -> names of all districts selected; touched: the slugs to map.
+        districts: slugs -> names of all districts selected; touched: the slugs of those the
+            changed area reaches (all of them for a full plan).
         inputs: the record of whole-map inputs (compared on the next remap).
+        area: an incremental plan's changed area (map CRS, metres), else None.
     """
 
     config: RemapConfig
@@ -155,6 +153,7 @@ class RemapPlan:
     touched: list[str]
     inputs: dict[str, Any]
     ingested: list[str] = field(default_factory=list)
+    area: BaseGeometry | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -164,7 +163,8 @@ class RemapPlan:
             "crs": self.crs,
             "scene_changes": self.changes.to_json(),
             "ingested": self.ingested,
-            "districts_mapped": [self.districts[s] for s in self.touched],
+            "districts_touched": [self.districts[s] for s in self.touched],
+            "remapped_area_km2": self.area.area / 1e6 if self.area is not None else None,
             "districts": sorted(self.districts.values()),
         }
 
@@ -254,11 +254,14 @@ def plan_remap(config: RemapConfig) -> RemapPlan:
     changes = diff_scenes(old_manifest, manifest)
 
     def plan(
-        mode: Literal["full", "incremental", "none"], reason: str, touched: list[str]
+        mode: Literal["full", "incremental", "none"],
+        reason: str,
+        touched: list[str],
+        area: BaseGeometry | None = None,
     ) -> RemapPlan:
         return RemapPlan(
             config, crs_name, mode, reason, previous, manifest, changes, districts, touched,
-            inputs, ingested,
+            inputs, ingested, area,
         )  # fmt: skip
 
     everything = sorted(districts)
@@ -280,11 +283,18 @@ def plan_remap(config: RemapConfig) -> RemapPlan:
         f"{len(changes.added)} new, {len(changes.changed)} changed, {len(changes.removed)} "
         f"removed scene(s) touch {len(touched)} of {len(districts)} district(s)",
         touched,
+        area,
     )
 
 
 def _map_config(
-    plan: RemapPlan, districts: Path, out: Path, layer: str | None, field: str
+    plan: RemapPlan,
+    districts: Path,
+    out: Path,
+    layer: str | None,
+    field: str,
+    base: Path | None = None,
+    update_area: Path | None = None,
 ) -> MapConfig:
     c = plan.config
     return MapConfig(
@@ -295,13 +305,15 @@ def _map_config(
         district_field=field,
         out=out,
         crs=plan.crs,
+        base=base,
+        update_area=update_area,
         **c.mapping.model_dump(),
     )
 
 
 def map_plan(
     plan: RemapPlan, dest: str | os.PathLike[str], client: Any = None, predictor: Any = None
-) -> MapReport | None:
+) -> MapReport:
     """Write the plan's map into ``dest`` (an empty folder: the version being built).
 
     Args:
@@ -311,7 +323,7 @@ def map_plan(
             notebooks; see :func:`sunet.mapping.map_districts`).
 
     Returns:
-        The mapping report of what was inferred (None if an incremental plan touched nothing).
+        The mapping report (``windows_skipped``: windows an incremental plan did not rerun).
     """
     dest = Path(dest)
     c = plan.config
@@ -319,111 +331,22 @@ def map_plan(
         raise ValueError("map_plan: nothing to map (plan mode 'none')")
     work = Path(tempfile.mkdtemp(prefix=".work-", dir=dest.parent))
     try:
-        selected = c.district_names is not None or plan.mode == "incremental"
-        if not plan.touched:
-            report = None
-        elif selected:
-            # Map a districts file holding only the wanted districts.
+        districts, layer, field_name = c.districts, c.district_layer, c.district_field
+        if c.district_names is not None:  # map a districts file holding only the selected ones
             table = read_districts(c.districts, c.district_field, c.district_layer)
-            subset = table[table["slug"].isin(plan.touched)][["name", "geometry"]]
-            write_gpkg(subset, work / "districts.gpkg", layer="districts")
-            target = dest if plan.mode == "full" else work / "map"
-            cfg = _map_config(plan, work / "districts.gpkg", target, "districts", "name")
-            report = map_districts(cfg, predictor=predictor, client=client)
-        else:
-            cfg = _map_config(plan, c.districts, dest, c.district_layer, c.district_field)
-            report = map_districts(cfg, predictor=predictor, client=client)
+            subset = table[table["slug"].isin(list(plan.districts))][["name", "geometry"]]
+            districts, layer, field_name = work / "districts.gpkg", "districts", "name"
+            write_gpkg(subset, districts, layer=layer)
+        base = area = None
         if plan.mode == "incremental":
-            _assemble_incremental(plan, work / "map", dest)
+            assert plan.previous is not None and plan.area is not None
+            base, area = plan.previous.path, dest / REMAPPED_AREA
+            frame = gpd.GeoDataFrame(geometry=[plan.area], crs=plan.crs)
+            write_gpkg(frame, area, layer="remapped_area")
+        cfg = _map_config(plan, districts, dest, layer, field_name, base, area)
+        return map_districts(cfg, predictor=predictor, client=client)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return report
-
-
-def _link_tree(src: Path, dst: Path) -> None:
-    def link(s: str, d: str) -> None:
-        try:
-            os.link(s, d)
-        except OSError:  # another file system, or no hard links: copy
-            shutil.copy2(s, d)
-
-    shutil.copytree(src, dst, copy_function=link)
-
-
-def _assemble_incremental(plan: RemapPlan, mapped: Path, dest: Path) -> None:
-    assert plan.previous is not None
-    prev = plan.previous.path
-    for slug in plan.districts:
-        if slug in plan.touched:
-            os.replace(mapped / slug, dest / slug)
-        else:
-            _link_tree(prev / slug, dest / slug)
-    record = json.loads((prev / "config.json").read_text(encoding="utf-8"))
-    record["config"]["scenes"] = [
-        str((plan.config.scenes_dir / n).resolve()) for n in plan.manifest.scenes
-    ]
-    write_text_atomic(dest / "config.json", json.dumps(record, indent=2) + "\n")
-    if plan.touched:
-        _rebuild_city(dest, record, plan.config.mapping.model_dump())
-    else:
-        _link_tree(prev / CITY, dest / CITY)
-
-
-def _rebuild_city(dest: Path, record: dict[str, Any], mapping: dict[str, Any]) -> None:
-    """City products from the districts' abundance rasters (all on the city's aligned grid).
-
-    Every mapped cell belongs to the district containing its centre, so the districts' rasters
-    tile the city's cells exactly; the city's own abundance raster is that mosaic.
-    """
-    g = record["grid"]
-    city = MapGrid(
-        PatchGrid(CRS.from_user_input(g["crs"]), float(g["gsd_m"]), int(g["stride_px"])),
-        range(*g["rows"]),
-        range(*g["cols"]),
-        int(g["patch_px"]),
-    )
-    sources = [dest / slug / ABUNDANCE for slug in record["districts"]]
-    work = dest / ".work-city_abundance.tif"
-    block = 256
-    try:
-        with gdal_env():
-            with StreamingRaster(
-                work, crs=city.crs, transform=city.transform, width=city.width,
-                height=city.height, count=17, dtype="float32", nodata=ABUNDANCE_NODATA,
-            ) as raster:  # fmt: skip
-                for r0 in range(0, city.height, block):
-                    rows = min(block, city.height - r0)
-                    data = np.full((17, rows, city.width), ABUNDANCE_NODATA, dtype=np.float32)
-                    for src_path in sources:
-                        _paste(src_path, city, r0, data)
-                    raster.write_rows(r0, data)
-            with atomic_dir(dest / CITY) as tmp:
-                write_area_products(
-                    work, city, city, None, tmp, CITY,
-                    wudapt_resolution=float(mapping["wudapt_resolution_deg"]),
-                    cells_layer=bool(mapping["cells_layer"]),
-                )  # fmt: skip
-    finally:
-        work.unlink(missing_ok=True)
-
-
-def _paste(src_path: Path, city: MapGrid, r0: int, data: np.ndarray) -> None:
-    """Copy the valid cells of one district raster that fall in city rows r0.. into ``data``."""
-    with rasterio.open(src_path) as src:
-        left, top = src.transform.c, src.transform.f
-        s = city.cell_size
-        cl, _, _, ct = city.bounds
-        col0 = round((left - cl) / s)
-        row0 = round((ct - top) / s)
-        a0, a1 = max(r0, row0), min(r0 + data.shape[1], row0 + src.height)
-        if a1 <= a0:
-            return
-        part = src.read(window=Window(0, a0 - row0, src.width, a1 - a0))
-    c0, c1 = max(0, col0), min(city.width, col0 + part.shape[2])
-    part = part[:, :, c0 - col0 : c1 - col0]
-    region = data[:, a0 - r0 : a1 - r0, c0:c1]
-    valid = part[0] != ABUNDANCE_NODATA
-    region[:, valid] = part[:, valid]
 
 
 def finish_version(
