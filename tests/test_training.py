@@ -20,6 +20,7 @@ from sunet.cli import main
 from sunet.training import MixedBatchSampler, PatchStore, TrainConfig, load_split, train
 from sunet.training.augment import Augmenter
 from sunet.training.losses import abundance_loss, psc_loss, reconstruction_loss
+from sunet.training.step import learning_rate
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -143,6 +144,15 @@ def test_losses() -> None:
 
 
 # ------------------------------------------------------------------ trainer
+
+
+def test_learning_rate_warms_up_then_follows_a_half_cosine() -> None:
+    lrs = [learning_rate(s, 1.0, 10, 110, "cosine", 0.01) for s in range(130)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert lrs[60] == pytest.approx(0.01 + 0.99 * 0.5)  # half-way through the decay
+    assert lrs[110] == pytest.approx(0.01) and lrs[129] == pytest.approx(0.01)
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:], strict=False))
+    assert [learning_rate(s, 1.0, 10, 110, "constant") for s in (9, 60, 129)] == [1.0] * 3
 
 
 def test_train_writes_bundle_logs_curves_and_config(store: Path, tmp_path: Path) -> None:

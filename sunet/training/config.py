@@ -44,6 +44,14 @@ class TrainConfig(BaseModel):
     warmup_steps: int | None = Field(
         default=None, description="Linear LR warm-up steps (None = preset)."
     )
+    lr_schedule: Literal["cosine", "constant"] = Field(
+        default="cosine",
+        description="After warm-up: cosine decay to `min_lr_ratio` x lr over the run's epochs, "
+        "or constant.",
+    )
+    min_lr_ratio: float = Field(
+        default=0.01, description="Final learning rate of the cosine, as a share of lr.", ge=0, le=1
+    )
     patience: int | None = Field(
         default=None,
         description="Early stopping: epochs without improvement of val_score (None = preset).",

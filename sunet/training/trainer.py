@@ -32,7 +32,7 @@ from sunet.training.data import MixedBatchSampler, PatchStore, band_statistics, 
 from sunet.training.distributed import agree, backend_for, launched_by_torchrun, spawn
 from sunet.training.gradnorm import GradNorm
 from sunet.training.report import finite_or_none, plot_curves, write_log
-from sunet.training.step import StepRunner, train_epoch
+from sunet.training.step import StepRunner, learning_rate, train_epoch
 from sunet.training.validate import validate
 
 __all__ = ["BUNDLE_NAME", "Trainer", "build_optimizer", "check_run_folder", "train"]
@@ -196,7 +196,14 @@ class Trainer:
         budget_s = float(config.max_minutes or 0) * 60
         epochs, patience = int(config.epochs or 0), int(config.patience or 0)
         last_epoch_s, completed, stopped = 0.0, 0, "completed"
-        warmup, base_lr = max(int(config.warmup_steps or 0), 1), float(config.lr or 0)
+        # The schedule spans the configured epochs (a resumed run with more epochs stretches it).
+        total_steps = epochs * len(self.sampler)
+        warmup, base_lr = int(config.warmup_steps or 0), float(config.lr or 0)
+
+        def lr_at(step: int) -> float:
+            return learning_rate(
+                step, base_lr, warmup, total_steps, config.lr_schedule, config.min_lr_ratio
+            )
 
         def over_budget() -> bool:
             # Abandon a partial epoch only when this invocation has completed one (its
@@ -223,7 +230,7 @@ class Trainer:
                 self.mean,
                 self.std,
                 self.augmenter,
-                lr_at=lambda step: base_lr * min(1.0, (step + 1) / warmup),
+                lr_at=lr_at,
                 first_step=self.state["step"],
                 stop=over_budget,
                 desc=f"epoch {epoch + 1}/{epochs}" if config.progress and self.is_main else None,
