@@ -173,6 +173,10 @@ def update_bundle_metrics(path: str | os.PathLike[str], metrics: Mapping[str, An
     return meta
 
 
+# Views test-time augmentation can average (see Predictor).
+TTA_VIEWS = (1, 4, 8)
+
+
 class Predictor:
     """Inference on uint8 patches with a bundle's model and normalisation.
 
@@ -180,6 +184,9 @@ class Predictor:
         bundle: a :class:`Bundle` or the path of a bundle file.
         device: ``None`` or ``"auto"`` = CUDA when available, else CPU.
         batch_size: patches per forward pass.
+        tta: test-time augmentation, the number of views averaged: 1 (none), 4 (the four
+            90-degree rotations) or 8 (those and their mirror images, the dihedral group D4
+            that training augments with). Costs ``tta`` forward passes per patch.
     """
 
     def __init__(
@@ -187,7 +194,11 @@ class Predictor:
         bundle: Bundle | str | os.PathLike[str],
         device: str | torch.device | None = None,
         batch_size: int = 64,
+        tta: int = 1,
     ) -> None:
+        if tta not in TTA_VIEWS:
+            raise ValueError(f"tta must be one of {TTA_VIEWS}, got {tta}")
+        self.tta = tta
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         self.meta = self.bundle.meta
         if device is None or device == "auto":
@@ -232,9 +243,13 @@ class Predictor:
         forward = self.model.forward_psc if stream == "psc" else self.model.forward_abundances
         for start in range(0, images.shape[0], self.batch_size):
             x = torch.from_numpy(np.ascontiguousarray(images[start : start + self.batch_size]))
-            x = resize_uint8(x, self.input_size).to(self.device)
-            probs = forward(normalise(x, self.meta.mean, self.meta.std))
-            out[start : start + len(x)] = probs.float().cpu().numpy()
+            x = normalise(resize_uint8(x, self.input_size).to(self.device), self.meta.mean,
+                          self.meta.std)  # fmt: skip
+            probs = forward(x)
+            for view in range(1, self.tta):
+                flipped = x.flip(-1) if view >= 4 else x
+                probs = probs + forward(torch.rot90(flipped, view % 4, dims=(-2, -1)))
+            out[start : start + len(x)] = (probs.float() / self.tta).cpu().numpy()
         return out
 
     def predict_abundances(self, images: np.ndarray) -> np.ndarray:

@@ -84,6 +84,28 @@ def test_predictor_matches_the_model_on_prepared_input(bundle_path: Path) -> Non
     assert Predictor(bundle_path, batch_size=64).predict_abundances(images[:0]).shape == (0, 17)
 
 
+def test_test_time_augmentation_averages_the_d4_views(bundle_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (3, 3, 128, 128), dtype=np.uint8)
+    plain = Predictor(bundle_path, device="cpu")
+    tta4, tta8 = (Predictor(bundle_path, device="cpu", tta=n) for n in (4, 8))
+    rotated = np.ascontiguousarray(np.rot90(images, 1, axes=(2, 3)))
+    mirrored = np.ascontiguousarray(images[..., ::-1])
+    # The average over a group's views is the same for every view of the input.
+    np.testing.assert_allclose(
+        tta4.predict_abundances(rotated), tta4.predict_abundances(images), atol=5e-5
+    )
+    np.testing.assert_allclose(
+        tta8.predict_classes(mirrored), tta8.predict_classes(images), atol=5e-5
+    )
+    views = [np.ascontiguousarray(np.rot90(images, k, axes=(2, 3))) for k in range(4)]
+    expected = np.mean([plain.predict_abundances(v) for v in views], axis=0)
+    np.testing.assert_allclose(tta4.predict_abundances(images), expected, atol=5e-5)
+    assert not np.allclose(plain.predict_abundances(rotated), plain.predict_abundances(images))
+    with pytest.raises(ValueError, match="tta must be one of"):
+        Predictor(bundle_path, tta=3)
+
+
 def test_predictor_rejects_wrong_input(bundle_path: Path) -> None:
     predictor = Predictor(bundle_path)
     with pytest.raises(ValueError, match=r"shape \(B, 3, 128, 128\)"):

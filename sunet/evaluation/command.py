@@ -25,6 +25,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--batch-size", type=int, default=32, help="patches per forward pass")
     p.add_argument("--device", default=None, help="torch device (default: CUDA if available)")
     p.add_argument(
+        "--tta",
+        type=int,
+        choices=(1, 4, 8),
+        default=1,
+        help="test-time augmentation: views averaged (4 rotations, 8 with mirrors; default 1)",
+    )
+    p.add_argument(
         "--no-update-bundle",
         action="store_true",
         help="do not write the headline figures into the bundle's metadata",
@@ -42,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
         batch_size=args.batch_size,
         device=args.device,
+        tta=args.tta,
         update_bundle=not args.no_update_bundle,
     )
     result = evaluate(config)

@@ -54,6 +54,11 @@ class EvaluateConfig(BaseModel):
     device: str | None = Field(
         default=None, description="Torch device (None = CUDA if available, else CPU)."
     )
+    tta: Literal[1, 4, 8] = Field(
+        default=1,
+        description="Test-time augmentation: views averaged per patch (1 none, 4 rotations, "
+        "8 rotations and mirrors).",
+    )
     update_bundle: bool = Field(
         default=True, description="Write the headline figures back into the bundle's metadata."
     )
@@ -346,11 +351,15 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
             f"{config.model} expects {patch_size} px at {gsd} m"
         )
     with_psc = bundle.meta.model.pure_stream
-    predictor = Predictor(bundle, device=config.device, batch_size=config.batch_size)
+    predictor = Predictor(
+        bundle, device=config.device, batch_size=config.batch_size, tta=config.tta
+    )
     pred = predict_split(predictor, store, config.split, config.batch_size, with_psc=with_psc)
-    result = {"split": config.split, "model": str(config.model), **score(pred)}
-    write_report(config.out, result, pred, config, f"{config.model.stem} ({config.split})")
+    result = {"split": config.split, "tta": config.tta, "model": str(config.model), **score(pred)}
+    views = "" if config.tta == 1 else f", TTA x{config.tta}"
+    write_report(config.out, result, pred, config, f"{config.model.stem} ({config.split}{views})")
     if config.update_bundle:
-        # Nested under the split so that scoring `val` later does not overwrite `test`.
-        update_bundle_metrics(config.model, {config.split: m.jsonable(result["summary"])})
+        # Nested under the split (and TTA) so that scoring `val` later does not overwrite `test`.
+        key = config.split if config.tta == 1 else f"{config.split}_tta{config.tta}"
+        update_bundle_metrics(config.model, {key: m.jsonable(result["summary"])})
     return result
