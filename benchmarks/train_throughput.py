@@ -38,7 +38,7 @@ from sunet.training.data import (
 )
 from sunet.training.gradnorm import GradNorm
 from sunet.training.step import StepRunner, prepare_batch, train_epoch
-from sunet.training.trainer import build_optimizer
+from sunet.training.trainer import bf16_native, build_optimizer
 
 __all__ = ["run"]
 
@@ -72,7 +72,7 @@ def _runner(model: SUNet, loss_weights: str, n_tasks: int, config: TrainConfig) 
         GradNorm(n_tasks, config.gradnorm_alpha, config.gradnorm_lr),
         loss_weights == "gradnorm",
         config.grad_clip,
-        None,
+        torch.bfloat16 if config.amp and bf16_native(torch.device("cpu")) else None,
     )
 
 

@@ -124,10 +124,40 @@ def test_verdict_says_when_sunet_does_not_win() -> None:
 def test_budget_is_resolved_from_suite_and_preset(tmp_path: Path) -> None:
     fast = BaselinesConfig(patches=tmp_path, out=tmp_path, suite="fast", preset="cpu-small")
     full = BaselinesConfig(patches=tmp_path, out=tmp_path, suite="full", preset="cpu-small")
-    assert full.epochs == 12 and full.max_minutes == 15.0 and full.rf_trees == 500
-    assert fast.epochs == 3 and fast.max_minutes == pytest.approx(3.75) and fast.rf_trees == 100
+    assert full.epochs == 30 and full.max_minutes == 15.0 and full.rf_trees == 500
+    assert fast.epochs == 8 and fast.max_minutes == pytest.approx(3.75) and fast.rf_trees == 100
     with pytest.raises(ValueError):
         BaselinesConfig(patches=tmp_path, out=tmp_path, methods=["prior", "prior"])
+
+
+def test_a_trained_bundle_can_stand_for_the_sunet_row(
+    separable_store: Path, tmp_path: Path, one_torch_thread: None
+) -> None:
+    from tiny_model import TINY
+
+    from sunet.training import TrainConfig, train
+
+    bundle = train(
+        TrainConfig(
+            patches=separable_store,
+            out=tmp_path / "run",
+            model=TINY,
+            epochs=1,
+            batch_size=8,
+            progress=False,
+            num_threads=1,
+        )  # fmt: skip
+    )
+    config = BaselinesConfig(
+        patches=separable_store, out=tmp_path / "b", methods=["sunet"], sunet_model=bundle
+    )
+    table = run_baselines(config)
+    assert [r["epochs_run"] for r in table["rows"]] == [1]
+    assert not (config.out / "sunet" / "train").exists()  # scored, not trained again
+    assert f"the bundle `{bundle}`, trained separately" in (config.out / "baselines.md").read_text()
+    missing = config.model_copy(update={"sunet_model": tmp_path / "nope.safetensors"})
+    with pytest.raises(FileNotFoundError, match="nope.safetensors: no such model bundle"):
+        run_baselines(missing)
 
 
 def test_command_offers_every_method() -> None:

@@ -175,7 +175,7 @@ def test_train_writes_bundle_logs_curves_and_config(store: Path, tmp_path: Path)
     )
     assert (run / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
     saved = json.loads((run / "config.json").read_text())
-    assert saved["lr"] == 1e-3 and saved["model"]["embed_dim"] == 16  # resolved values
+    assert saved["lr"] == 2e-3 and saved["model"]["embed_dim"] == 16  # resolved values
     bundle = load_bundle(bundle_path)
     assert bundle.meta.training["best_epoch"] in (1, 2)
     assert bundle.meta.index_hash == PatchStore(store).hash()

@@ -109,6 +109,14 @@ class BaselinesConfig(BaseModel):
         default=None, ge=1, description="CPU threads for the random forest (None = all cores)."
     )
     batch_size: int = Field(default=64, ge=1, description="Patches per feature / inference batch.")
+    num_processes: int = Field(
+        default=1, ge=1, description="Data-parallel processes each SU-Net variant trains with."
+    )
+    sunet_model: Path | None = Field(
+        default=None,
+        description="A bundle trained already (e.g. by `lcz-map train` with the same preset) "
+        "to score as the `sunet` row instead of training one.",
+    )
 
     @model_validator(mode="after")
     def _resolve(self) -> BaselinesConfig:
@@ -202,10 +210,28 @@ def _sunet_variant(
     (``epochs`` run and why it ``stopped``, from the bundle), since a wall-clock budget on a busy
     machine can end a run before its epoch budget."""
     from sunet.bundle import Predictor, read_bundle_meta
-    from sunet.training import TrainConfig, train
 
     pure_stream, loss_weights = _SUNET_VARIANTS[method]
-    bundle_path = train(
+    if method == "sunet" and config.sunet_model is not None:
+        bundle_path = config.sunet_model
+    else:
+        bundle_path = _train_variant(config, method, pure_stream, loss_weights)
+    device = None if config.device == "auto" else config.device
+    predictor = Predictor(bundle_path, device=device, batch_size=config.batch_size)
+    pred = predict_split(predictor, store, config.split, config.batch_size, with_psc=pure_stream)
+    training = read_bundle_meta(bundle_path).training
+    return pred, {"epochs_run": training.get("epochs"), "stopped": training.get("stopped")}
+
+
+def _train_variant(
+    config: BaselinesConfig,
+    method: str,
+    pure_stream: bool,
+    loss_weights: Literal["gradnorm", "fixed"],
+) -> Path:
+    from sunet.training import TrainConfig, train
+
+    return train(
         TrainConfig(
             patches=config.patches,
             out=config.out / method / "train",
@@ -216,14 +242,10 @@ def _sunet_variant(
             loss_weights=loss_weights,
             seed=config.seed,
             device=config.device,
+            num_processes=config.num_processes,
             progress=False,
         )
     )
-    device = None if config.device == "auto" else config.device
-    predictor = Predictor(bundle_path, device=device, batch_size=config.batch_size)
-    pred = predict_split(predictor, store, config.split, config.batch_size, with_psc=pure_stream)
-    training = read_bundle_meta(bundle_path).training
-    return pred, {"epochs_run": training.get("epochs"), "stopped": training.get("stopped")}
 
 
 # Table columns: (key in the score summary, header, higher is better)
@@ -319,6 +341,8 @@ def format_markdown(rows: list[dict[str, Any]], config: BaselinesConfig) -> str:
         f"{config.max_minutes:g} min budget each (0 = none), seed {config.seed}; the Epochs "
         "column gives the epochs actually run and why training stopped.",
     ]
+    if config.sunet_model is not None and any(r["method"] == "sunet" for r in rows):
+        lines.append(f"- sunet: the bundle `{config.sunet_model}`, trained separately.")
     return "\n".join(lines) + "\n"
 
 
@@ -342,6 +366,8 @@ def run_baselines(config: BaselinesConfig) -> dict[str, Any]:
     """
     store = PatchStore(config.patches)
     _split_patches(store, config.split)  # fail early, before any training
+    if config.sunet_model is not None and not Path(config.sunet_model).is_file():
+        raise FileNotFoundError(f"{config.sunet_model}: no such model bundle")
     for method in config.methods:
         run_dir = config.out / method / "train"
         if method in _SUNET_VARIANTS and run_dir.is_dir() and any(run_dir.iterdir()):

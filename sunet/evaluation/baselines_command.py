@@ -34,6 +34,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--max-minutes", type=float, default=None,
                    help="override the SU-Net wall-clock budget per variant")  # fmt: skip
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--nproc", type=int, default=1,
+                   help="data-parallel processes per SU-Net variant (DDP)")  # fmt: skip
+    p.add_argument("--sunet-model", type=Path, default=None,
+                   help="score this trained bundle as the sunet row instead of training one")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -50,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         max_minutes=args.max_minutes,
         device=args.device,
+        num_processes=args.nproc,
+        sunet_model=args.sunet_model,
         seed=args.seed,
     )
     table = run_baselines(config)

@@ -38,6 +38,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         help="wall-clock budget in minutes (default: the preset's; 0 = none)",
     )
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument(
+        "--no-amp",
+        dest="amp",
+        action="store_false",
+        help="train in float32 even where bf16 is native (GPU, AVX512-BF16/AMX CPU)",
+    )
     p.add_argument("--nproc", type=int, default=1, help="data-parallel processes (DDP)")
     p.add_argument(
         "--threads",
@@ -66,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         "pure_stream": args.pure_stream,
         "max_minutes": args.max_minutes,
         "device": args.device,
+        "amp": args.amp,
         "num_processes": args.nproc,
         "num_threads": args.threads,
         "seed": args.seed,

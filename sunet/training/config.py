@@ -90,7 +90,9 @@ class TrainConfig(BaseModel):
     seed: int = Field(default=0, description="Seed of initialisation, sampling and augmentation.")
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="Where to train.")
     amp: bool = Field(
-        default=True, description="bf16 autocast on a GPU that supports it (never on CPU)."
+        default=True,
+        description="bf16 autocast where it is native: a GPU that supports it, or a CPU with "
+        "AVX512-BF16/AMX (elsewhere float32).",
     )
     num_processes: int = Field(
         default=1, description="Data-parallel processes (DDP: gloo on CPU, nccl on GPU).", ge=1

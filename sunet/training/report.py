@@ -38,14 +38,9 @@ def plot_curves(path: Path, history: list[dict[str, Any]], tasks: tuple[str, ...
         axes[1].plot(df["epoch"], df[f"weight_{task}"], colour, label=task)
     axes[0].set(title="losses", xlabel="epoch", yscale="log")
     axes[1].set(title="task weights (sum = number of tasks)", xlabel="epoch")
-    for key, label in (
-        ("val_oa", "OA (pure)"),
-        ("val_mae", "MAE (mixed)"),
-        ("val_score", "score / 2"),
-    ):
+    for key, label in (("val_oa", "OA (pure)"), ("val_mae", "MAE (mixed)")):
         if key in df and not df[key].isna().all():
-            values = df[key] / 2 if key == "val_score" else df[key]
-            axes[2].plot(df["epoch"], values, marker=".", label=label)
+            axes[2].plot(df["epoch"], df[key], marker=".", label=label)
     axes[2].set(title="validation", xlabel="epoch", ylim=(0, 1))
     for ax in axes:
         if ax.has_data():
