@@ -233,6 +233,18 @@ def test_time_budget_stops_after_a_complete_epoch(store: Path, tmp_path: Path) -
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["stopped"] == "time_budget" and run["epoch"] == 1
     assert load_bundle(path).meta.training["stopped"] == "time_budget"
+    # The budget holds one epoch: the schedule was made to end there, and is kept on resume.
+    state = json.loads((tmp_path / "run" / "checkpoint" / "state.json").read_text())
+    assert state["horizon"] == {"epochs": 1, "configured": 50}
+
+
+def test_cosine_schedule_ends_at_the_last_epoch(store: Path, tmp_path: Path) -> None:
+    train(_config(store, tmp_path / "run", epochs=3, max_minutes=0, warmup_steps=2, lr=1e-3))
+    log = pd.read_csv(tmp_path / "run" / "train_log.csv")
+    steps = int(log["step"].iloc[-1])  # the schedule spans exactly the run's steps
+    assert log["lr"].is_monotonic_decreasing
+    assert log["lr"].iloc[-1] == pytest.approx(learning_rate(steps - 1, 1e-3, 2, steps))
+    assert log["lr"].iloc[-1] < 1e-4
 
 
 def test_training_learns_the_toy_classes(store: Path, tmp_path: Path) -> None:

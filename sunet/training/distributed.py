@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-__all__ = ["agree", "backend_for", "free_port", "launched_by_torchrun", "spawn"]
+__all__ = ["agree", "agree_min", "backend_for", "free_port", "launched_by_torchrun", "spawn"]
 
 
 def backend_for(device: torch.device) -> str:
@@ -40,6 +40,15 @@ def agree(flag: bool, world_size: int, device: torch.device) -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
+
+
+def agree_min(value: int, world_size: int, device: torch.device) -> int:
+    """The smallest of every process's ``value``."""
+    if world_size == 1:
+        return value
+    t = torch.tensor([float(value)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return int(t.item())
 
 
 def _worker(

@@ -29,7 +29,13 @@ from sunet.training.augment import Augmenter
 from sunet.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from sunet.training.config import RUNTIME_FIELDS, TrainConfig
 from sunet.training.data import MixedBatchSampler, PatchStore, band_statistics, load_split
-from sunet.training.distributed import agree, backend_for, launched_by_torchrun, spawn
+from sunet.training.distributed import (
+    agree,
+    agree_min,
+    backend_for,
+    launched_by_torchrun,
+    spawn,
+)
 from sunet.training.gradnorm import GradNorm
 from sunet.training.report import finite_or_none, plot_curves, write_log
 from sunet.training.step import StepRunner, learning_rate, train_epoch
@@ -204,14 +210,20 @@ class Trainer:
         budget_s = float(config.max_minutes or 0) * 60
         epochs, patience = int(config.epochs or 0), int(config.patience or 0)
         last_epoch_s, completed, stopped = 0.0, 0, "completed"
-        # The schedule spans the configured epochs (a resumed run with more epochs stretches it).
-        total_steps = epochs * len(self.sampler)
         warmup, base_lr = int(config.warmup_steps or 0), float(config.lr or 0)
+
+        def horizon() -> int:
+            # The schedule spans the configured epochs, or those the time budget holds (fixed
+            # after the first epoch, see _plan_horizon); a resumed run with the same epochs
+            # keeps it, one given other epochs plans again.
+            planned = self.state.get("horizon") or {}
+            return int(planned["epochs"]) if planned.get("configured") == epochs else epochs
 
         def lr_at(step: int) -> float:
             return learning_rate(
-                step, base_lr, warmup, total_steps, config.lr_schedule, config.min_lr_ratio
-            )
+                step, base_lr, warmup, horizon() * len(self.sampler), config.lr_schedule,
+                config.min_lr_ratio,
+            )  # fmt: skip
 
         def over_budget() -> bool:
             # Abandon a partial epoch only when this invocation has completed one (its
@@ -219,7 +231,7 @@ class Trainer:
             over = budget_s > 0 and completed > 0 and time.monotonic() - started > budget_s
             return agree(over, self.world_size, self.device)
 
-        while self.state["epoch"] < epochs:
+        while self.state["epoch"] < horizon():
             if self.state["best_epoch"] is not None and self.state["bad_epochs"] >= patience:
                 stopped = "early_stopping"
                 break
@@ -263,7 +275,25 @@ class Trainer:
             self._end_epoch(row, t0)
             last_epoch_s = row["seconds"]
             completed += 1
+            if budget_s > 0 and completed == 1 and horizon() == epochs:
+                self._plan_horizon(budget_s - (time.monotonic() - started), last_epoch_s)
+        if stopped == "completed" and horizon() < epochs:
+            stopped = "time_budget"  # the schedule was shortened to fit the budget
         return self._finish(stopped)
+
+    def _plan_horizon(self, left_s: float, epoch_s: float) -> None:
+        """After the first epoch of a budgeted run: if the configured epochs will not fit in
+        the time left, end the schedule (and the run) at the epochs that will, so that the
+        learning rate has decayed when the budget ends instead of being cut off high. The
+        processes agree on the smallest estimate; the horizon is saved with the state."""
+        epochs = int(self.config.epochs or 0)
+        fit = self.state["epoch"] + int(0.95 * max(left_s, 0.0) / max(epoch_s, 1e-9))
+        fit = agree_min(max(fit, self.state["epoch"]), self.world_size, self.device)
+        if fit < epochs:
+            self.state["horizon"] = {"epochs": fit, "configured": epochs}
+            self._checkpoint()  # so that a resumed run keeps the schedule
+            if self.is_main:
+                print(f"time budget: the schedule ends at epoch {fit} of {epochs}", flush=True)
 
     def _end_epoch(self, row: dict[str, Any], t0: float) -> None:
         """Validate, update early stopping and the best weights, checkpoint, log."""
