@@ -39,6 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--stride", type=int, default=None, help="window step in pixels")
     p.add_argument("--batch-size", type=int, default=16, help="windows per model call (16)")
     p.add_argument("--workers", type=int, default=0, help="Dask worker processes (0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
 
 
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
             stride=args.stride,
             batch_size=args.batch_size,
             workers=args.workers,
+            progress=not args.quiet,
             scheduler=args.scheduler,
         ),
     )
