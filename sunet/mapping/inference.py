@@ -253,9 +253,8 @@ def map_cells(
     """
     runnable = runnable_windows(mask, grid.k)
     batches = plan_batches(runnable, grid.k, batch_size)
-    skipped: list[int] = [0]
     if only is not None:
-        batches = _batches_with(batches, only, grid.k, skipped)
+        batches = (b for b in batches if _holds_any(b, only, grid.k))
     previous, threads = resolve_threads(None), resolve_threads(threads)
     if client is not None:
         results = _dask_results(client, mosaic, grid, batches, predictor, min_window_valid, threads)
@@ -265,6 +264,7 @@ def map_cells(
         results = _local_results(mosaic, grid, batches, local, min_window_valid, read_ahead)
     acc = CellAccumulator(mask, weights, min_cell_valid)
     counts = {"windows": int(runnable.sum()), "windows_run": 0, "batches": 0}
+    in_batches_run = 0
     try:
         with tqdm(
             total=counts["windows"], unit="win", disable=not progress, file=sys.stderr,
@@ -276,22 +276,18 @@ def map_cells(
                         sink(row)
                     counts["windows_run"] += int(np.isfinite(result.abundances[:, 0]).sum())
                 counts["batches"] += 1
+                in_batches_run += batch.n
                 bar.update(batch.n)
             for row in acc.finish():
                 sink(row)
     finally:
         _set_torch_threads(previous)
-    counts["windows_skipped"] = skipped[0]
+    counts["windows_skipped"] = counts["windows"] - in_batches_run
     return counts
 
 
-def _batches_with(
-    batches: Iterator[WindowBatch], only: np.ndarray, k: int, skipped: list[int]
-) -> Iterator[WindowBatch]:
-    """The batches holding at least one window of ``only``; ``skipped[0]`` counts the windows
-    of the others."""
-    for batch in batches:
-        if any(only[r.row + k - 1, r.col + k - 1 : r.col + k - 1 + r.n].any() for r in batch.runs):
-            yield batch
-        else:
-            skipped[0] += batch.n
+def _holds_any(batch: WindowBatch, windows: np.ndarray, k: int) -> bool:
+    """Whether ``batch`` holds a window marked in ``windows`` (indexed as runnable_windows)."""
+    return any(
+        windows[r.row + k - 1, r.col + k - 1 : r.col + k - 1 + r.n].any() for r in batch.runs
+    )

@@ -275,7 +275,8 @@ def _attach_base(plan: MapPlan) -> None:
     edge, at the coarsest GSD allowed).
     """
     config = plan.config
-    base, area_path = Path(config.base or ""), Path(config.update_area or "")
+    assert config.base is not None and config.update_area is not None  # MapConfig pairs them
+    base, area_path = Path(config.base), Path(config.update_area)
     record_path, raster = base / "config.json", base / CITY / "lcz_abundance.tif"
     if not record_path.is_file() or not raster.is_file():
         raise FileNotFoundError(
@@ -331,10 +332,11 @@ def infer_cells(plan: MapPlan, work: Path, client: Any = None) -> dict[str, floa
             work / _CITY_ABUNDANCE, crs=city.crs, transform=city.transform, width=city.width,
             height=city.height, count=NUM_CLASSES, dtype="float32", nodata=ABUNDANCE_NODATA,
         ) as raster:  # fmt: skip
-            base = stack.enter_context(rasterio.open(plan.base_abundance)) if (
-                plan.base_abundance is not None
-            ) else None  # fmt: skip
-            keep = None if plan.recompute is None else ~plan.recompute
+            only, keep, base = None, None, None
+            if plan.recompute is not None and plan.base_abundance is not None:
+                only = runnable_windows(plan.recompute & plan.mask, city.k)
+                keep = ~plan.recompute  # cells copied from the base
+                base = stack.enter_context(rasterio.open(plan.base_abundance))
 
             def sink(row: CellRow) -> None:
                 values = row.abundances
@@ -343,9 +345,6 @@ def infer_cells(plan: MapPlan, work: Path, client: Any = None) -> dict[str, floa
                     values[:, keep[row.row]] = old[:, keep[row.row]]
                 raster.write_rows(row.row, values[:, None, :])
 
-            only = None
-            if plan.recompute is not None:
-                only = runnable_windows(plan.recompute & plan.mask, city.k)
             counts = map_cells(
                 plan.mosaic,
                 city,

@@ -288,7 +288,7 @@ class Trainer:
         processes agree on the smallest estimate; the horizon is saved with the state."""
         epochs = int(self.config.epochs or 0)
         fit = self.state["epoch"] + int(0.95 * max(left_s, 0.0) / max(epoch_s, 1e-9))
-        fit = agree_min(max(fit, self.state["epoch"]), self.world_size, self.device)
+        fit = agree_min(fit, self.world_size, self.device)
         if fit < epochs:
             self.state["horizon"] = {"epochs": fit, "configured": epochs}
             self._checkpoint()  # so that a resumed run keeps the schedule
