@@ -7,9 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 import torch
+from tiny_model import TINY
 from torch import nn
 
+from sunet.model import SUNet
 from sunet.training.gradnorm import GradNorm, flat_grad
+from sunet.training.step import Batch, StepRunner
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -140,3 +143,57 @@ def test_three_tasks_keep_the_sum_and_positivity() -> None:
         assert bool((w > 0).all())
         torch.testing.assert_close(w.sum(), torch.tensor(3.0))
     assert int(gn.weights.argmin()) == 0  # the task with the huge gradient is damped
+
+
+# ------------------------------------------------------------------ on SU-Net
+
+
+def _su_net_batch(seed: int = 0) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    abundances = torch.rand(8, 17, generator=g)
+    return Batch(
+        x=torch.randn(8, 3, TINY.input_size, TINY.input_size, generator=g),
+        pure=torch.tensor([True, False] * 4),
+        target=torch.randint(0, 17, (8,), generator=g),
+        abundances=abundances / abundances.sum(1, keepdim=True),
+    )
+
+
+@pytest.mark.parametrize("where", ["final-norm", "first-stage"])
+def test_every_task_reaches_the_shared_layer(where: str) -> None:
+    torch.manual_seed(0)
+    model = SUNet(TINY)
+    shared = model.shared_layer_parameters(where)
+    names = {id(p): n for n, p in model.named_parameters()}
+    prefix = "backbone.norm." if where == "final-norm" else "backbone.body.layers_0.blocks.0.norm2."
+    assert all(names[id(p)].startswith(prefix) for p in shared)
+    runner = StepRunner(
+        model, model, torch.optim.SGD(model.parameters()), GradNorm(3), True, 0, None
+    )
+    for loss in runner.losses(_su_net_batch()):
+        assert float(flat_grad(loss, shared).norm()) > 0
+    with pytest.raises(ValueError, match="first-stage"):
+        model.shared_layer_parameters("middle")
+
+
+def test_weights_update_only_every_nth_step() -> None:
+    torch.manual_seed(0)
+    model = SUNet(TINY)
+    gn = GradNorm(3, lr=0.1)
+    runner = StepRunner(
+        model,
+        model,
+        torch.optim.AdamW(model.parameters()),
+        gn,
+        True,
+        1.0,
+        None,
+        shared_layer="first-stage",
+        gradnorm_every=3,
+    )
+    changed = []
+    for step in range(7):
+        before = gn.weights.detach().clone()
+        runner.step(_su_net_batch(step), 1e-3, step)
+        changed.append(not torch.equal(gn.weights.detach(), before))
+    assert changed == [True, False, False, True, False, False, True]

@@ -186,15 +186,32 @@ def test_train_writes_bundle_logs_curves_and_config(store: Path, tmp_path: Path)
         torch.testing.assert_close(v, best[k])
 
 
-def test_two_epochs_equal_one_epoch_plus_resume(store: Path, tmp_path: Path) -> None:
-    train(_config(store, tmp_path / "straight", epochs=2))
-    train(_config(store, tmp_path / "split", epochs=1))
-    train(_config(store, tmp_path / "split", epochs=2, resume=True))
-    a = load_file(str(tmp_path / "straight" / "checkpoint" / "last.safetensors"))
-    b = load_file(str(tmp_path / "split" / "checkpoint" / "last.safetensors"))
-    assert a.keys() == b.keys()
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"weight_average": 0.9, "gradnorm_layer": "first-stage", "gradnorm_every": 2},
+    ],
+    ids=["default", "averaged-first-stage"],
+)
+def test_two_epochs_equal_one_epoch_plus_resume(
+    store: Path, tmp_path: Path, options: dict[str, object]
+) -> None:
+    train(_config(store, tmp_path / "straight", epochs=2, **options))
+    train(_config(store, tmp_path / "split", epochs=1, **options))
+    train(_config(store, tmp_path / "split", epochs=2, resume=True, **options))
+    for name in ("last.safetensors", "best.safetensors"):
+        a = load_file(str(tmp_path / "straight" / "checkpoint" / name))
+        b = load_file(str(tmp_path / "split" / "checkpoint" / name))
+        assert a.keys() == b.keys()
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+    if options:  # the bundle keeps the running average, not the last weights
+        bundle = load_bundle(tmp_path / "split" / "model.safetensors")
+        last = load_file(str(tmp_path / "split" / "checkpoint" / "last.safetensors"))
+        key = "abundance_head.fc.weight"
+        assert not torch.allclose(bundle.model.state_dict()[key], last[key])
+        assert bundle.meta.training["weight_average"] == 0.9
     la = pd.read_csv(tmp_path / "straight" / "train_log.csv")
     lb = pd.read_csv(tmp_path / "split" / "train_log.csv")
     cols = ["loss_psc", "loss_abundance", "weight_psc", "val_score"]
@@ -304,3 +321,26 @@ def test_training_starts_from_pretrained_weights(store: Path, tmp_path: Path) ->
     bad.write_text("not weights")
     with pytest.raises(ValueError, match="bad.pth"):
         train(_config(store, tmp_path / "run2", epochs=1, pretrained=bad))
+
+
+def test_weight_average_follows_its_recurrence() -> None:
+    from sunet.training.ema import WeightAverage
+
+    layer = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        layer.weight.fill_(0.0)
+    average = WeightAverage(layer, decay=0.5)
+    expected = 0.0
+    for step in range(4):
+        with torch.no_grad():
+            layer.weight.fill_(float(step + 1))
+        d = min(0.5, (1 + step) / (10 + step))  # warm-up: 0.1, 0.18, 0.25, 0.31 ... then 0.5
+        expected = d * expected + (1 - d) * (step + 1)
+        average.update()
+        assert float(average.model.weight[0, 0]) == pytest.approx(expected)
+    assert layer.weight.requires_grad and not average.model.weight.requires_grad
+    again = WeightAverage(layer, decay=0.5)
+    again.load_state_dict(average.state_dict())
+    assert again.steps == 4 and torch.equal(again.model.weight, average.model.weight)
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(layer, decay=1.0)

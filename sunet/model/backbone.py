@@ -53,9 +53,23 @@ class SwinV2Backbone(nn.Module):
         feats[-1] = self.norm(feats[-1])
         return [f.permute(0, 3, 1, 2).contiguous() for f in feats]
 
-    def last_shared_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the last layer every task goes through (GradNorm's ``W``)."""
-        return list(self.norm.parameters())
+    def shared_layer_parameters(self, where: str) -> list[nn.Parameter]:
+        """Parameters of a layer that every task's gradient reaches (GradNorm's ``W``).
+
+        ``"final-norm"``: the norm after the last stage, the last shared layer by position; the
+        heads see only its output, but the decoder reads the earlier stages directly.
+        ``"first-stage"``: the last layer of the first stage (its last block's closing norm),
+        whose output feeds both the later stages and the decoder's finest skip connection, so
+        each task's whole gradient into the backbone crosses it.
+        """
+        if where == "final-norm":
+            return list(self.norm.parameters())
+        if where == "first-stage":
+            stage = getattr(self.body, "layers_0", None)
+            if stage is None:
+                raise ValueError(f"{type(self.body).__name__} has no first stage 'layers_0'")
+            return list(stage.blocks[-1].norm2.parameters())
+        raise ValueError(f"unknown shared layer {where!r} (final-norm, first-stage)")
 
 
 @dataclass

@@ -131,6 +131,6 @@ class SUNet(nn.Module):
         abundances = self.abundance_head(self._pool(features))
         return abundances, self.decoder(features, abundances)
 
-    def last_shared_parameters(self) -> list[nn.Parameter]:
-        """GradNorm's ``W``: the backbone's final norm, which every task's gradient crosses."""
-        return self.backbone.last_shared_parameters()
+    def shared_layer_parameters(self, where: str = "final-norm") -> list[nn.Parameter]:
+        """GradNorm's ``W`` (see :meth:`SwinV2Backbone.shared_layer_parameters`)."""
+        return self.backbone.shared_layer_parameters(where)

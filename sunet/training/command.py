@@ -27,6 +27,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--pretrained", type=Path, help="local ImageNet Swin-V2 weights file")
     p.add_argument("--loss-weights", choices=["gradnorm", "fixed"], default="gradnorm")
     p.add_argument(
+        "--gradnorm-alpha",
+        type=float,
+        help="GradNorm asymmetry alpha (default 0: equal weighted gradient norms)",
+    )
+    p.add_argument(
+        "--gradnorm-layer",
+        choices=["final-norm", "first-stage"],
+        help="where GradNorm measures gradient norms (default first-stage)",
+    )
+    p.add_argument(
+        "--gradnorm-every",
+        type=int,
+        help="update the GradNorm weights every N steps (default 4)",
+    )
+    p.add_argument(
+        "--weight-average",
+        type=float,
+        help="keep an exponential moving average of the weights with this decay (e.g. 0.998)",
+    )
+    p.add_argument(
         "--no-pure-stream",
         dest="pure_stream",
         action="store_false",
@@ -78,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "progress": args.progress,
     }
+    for name in ("gradnorm_alpha", "gradnorm_layer", "gradnorm_every", "weight_average"):
+        if getattr(args, name) is not None:
+            fields[name] = getattr(args, name)
     config = TrainConfig(**fields)
     path = train(config)
     print(f"model bundle: {path}")

@@ -13,10 +13,18 @@ loss ``sum_i |w_i g_i - target_i|`` is differentiated with respect to ``v`` only
 same gradient that ``create_graph=True`` gives for ``v``, while the network itself only ever
 receives ``grad(sum_i w_i.detach() * L_i)``: nothing of the GradNorm loss leaks into it.
 
-Cost: the norms ``g_i`` need one gradient per task at ``W``. For tasks whose path to ``W`` is a
-small head this is cheap; the reconstruction's path runs through the whole decoder, so
-:meth:`GradNorm.backward` recovers that one task's gradient from the network's own backward pass
-(``grad_W total = sum_i w_i grad_W L_i``) instead of paying for a second decoder backward.
+Where ``W`` is matters in SU-Net. The heads read only the last stage, but the UperNet decoder
+reads all four, so most of the reconstruction's gradient reaches the backbone without crossing its
+final norm; measured there, the reconstruction looks weak. The trainer therefore measures by
+default at the first stage's last layer, which every task's whole gradient crosses (see
+``TrainConfig.gradnorm_layer`` and the README's Results for what each choice gave).
+
+Cost: the norms ``g_i`` need one gradient per task at ``W``. The reconstruction's path runs
+through the whole decoder, so :meth:`GradNorm.backward` recovers that one task's gradient from the
+network's own backward pass (``grad_W total = sum_i w_i grad_W L_i``) instead of paying for a
+second decoder backward; the others are taken directly (through the backbone's later stages when
+``W`` is the first stage, about 1.45x a plain step, which is why the trainer can update the
+weights only every N-th step).
 
 Written by hand: the GradNorm package on PyPI lets weights go negative, and LibMTL is not kept.
 """

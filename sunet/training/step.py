@@ -22,6 +22,7 @@ from tqdm import tqdm
 from sunet.model import SUNet, normalise
 from sunet.training.augment import Augmenter
 from sunet.training.data import SplitData
+from sunet.training.ema import WeightAverage
 from sunet.training.gradnorm import GradNorm
 from sunet.training.losses import abundance_loss, psc_loss, reconstruction_loss
 
@@ -93,10 +94,13 @@ class StepRunner:
     grad_clip: float
     amp_dtype: torch.dtype | None
     world_size: int = 1
+    shared_layer: str = "final-norm"
+    gradnorm_every: int = 1
+    average: WeightAverage | None = None
     shared: list[nn.Parameter] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.shared = self.core.last_shared_parameters()
+        self.shared = self.core.shared_layer_parameters(self.shared_layer)
 
     @property
     def num_tasks(self) -> int:
@@ -126,21 +130,29 @@ class StepRunner:
             rec,
         ]
 
-    def step(self, batch: Batch, lr: float) -> torch.Tensor:
-        """One update; returns the detached ``(T,)`` losses (averaged over processes)."""
+    def step(self, batch: Batch, lr: float, index: int = 0) -> torch.Tensor:
+        """One update (global step ``index``); returns the detached ``(T,)`` losses (averaged
+        over processes). With GradNorm the task weights are updated on every
+        ``gradnorm_every``-th step; in between the network trains with the current weights."""
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         losses = self.losses(batch)
         self.optimizer.zero_grad(set_to_none=True)
-        if self.use_gradnorm:
+        update = self.use_gradnorm and index % self.gradnorm_every == 0
+        if update:
             norms = self.gradnorm.backward(losses, self.shared, reduce=self._average)
         else:
-            sum(losses).backward()  # type: ignore[union-attr]
+            w = self.gradnorm.weights.detach() if self.use_gradnorm else None
+            sum(  # type: ignore[union-attr]
+                loss if w is None else w[i].to(loss.dtype) * loss for i, loss in enumerate(losses)
+            ).backward()
         if self.grad_clip > 0:
             nn.utils.clip_grad_norm_(self.core.parameters(), self.grad_clip)
         self.optimizer.step()
+        if self.average is not None:
+            self.average.update()
         mean_losses = self._average(torch.stack(losses).detach())
-        if self.use_gradnorm:
+        if update:
             self.gradnorm.step(mean_losses, norms)
         return mean_losses
 
@@ -187,7 +199,7 @@ def train_epoch(
             if reader is not None and i + 1 < len(batches):
                 ahead = reader.submit(data.images, batches[i + 1])
             batch = prepare_batch(data, rows, mean, std, device, augmenter, images)
-            losses = runner.step(batch, lr_at(first_step + done))
+            losses = runner.step(batch, lr_at(first_step + done), first_step + done)
             sums += losses.double().cpu()
             done += 1
             if desc is not None:

@@ -36,6 +36,7 @@ from sunet.training.distributed import (
     launched_by_torchrun,
     spawn,
 )
+from sunet.training.ema import WeightAverage
 from sunet.training.gradnorm import GradNorm
 from sunet.training.report import finite_or_none, plot_curves, write_log
 from sunet.training.step import StepRunner, learning_rate, train_epoch
@@ -147,6 +148,9 @@ class Trainer:
             config.grad_clip,
             self.amp_dtype,
             world_size,
+            config.gradnorm_layer,
+            config.gradnorm_every,
+            self.average,
         )
 
     def _build(self, arch: Any) -> None:
@@ -169,6 +173,9 @@ class Trainer:
         self.model.to(self.device)
         self.gradnorm = GradNorm(len(self.tasks), config.gradnorm_alpha, config.gradnorm_lr)
         self.gradnorm.to(self.device)
+        self.average = (
+            WeightAverage(self.model, config.weight_average) if config.weight_average else None
+        )
         self.optimizer = build_optimizer(self.model, config)
         self.augmenter = Augmenter(config.seed + 1000 * (self.rank + 1)) if config.augment else None
         self.sampler = MixedBatchSampler(
@@ -197,6 +204,8 @@ class Trainer:
             self.optimizer.load_state_dict(ckpt.extra["optimizer"])
             self.gradnorm.load_state_dict(ckpt.extra["gradnorm"])
             self.gradnorm.optimizer.load_state_dict(ckpt.extra["gradnorm_optimizer"])
+            if self.average is not None:
+                self.average.load_state_dict(ckpt.extra["weight_average"])
             augment_state = set_rng_state(ckpt.extra["rng"][self.rank])
             if self.augmenter is not None:
                 self.augmenter.load_state(augment_state)
@@ -281,6 +290,11 @@ class Trainer:
             stopped = "time_budget"  # the schedule was shortened to fit the budget
         return self._finish(stopped)
 
+    @property
+    def evaluated(self) -> SUNet:
+        """The weights validated and kept: the running average when there is one."""
+        return self.average.model if self.average is not None else self.model
+
     def _plan_horizon(self, left_s: float, epoch_s: float) -> None:
         """After the first epoch of a budgeted run: if the configured epochs will not fit in
         the time left, end the schedule (and the run) at the epochs that will, so that the
@@ -304,7 +318,7 @@ class Trainer:
                 batch = 2 * int(self.config.batch_size or 0)
                 row.update(
                     validate(
-                        self.model,
+                        self.evaluated,
                         self.val_data,
                         self.mean,
                         self.std,
@@ -323,7 +337,9 @@ class Trainer:
             state["best_score"] = finite_or_none(row.get("val_score", math.nan))
             state["best_epoch"] = row["epoch"]
             state["bad_epochs"] = 0
-            self.best = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            self.best = {
+                k: v.detach().cpu().clone() for k, v in self.evaluated.state_dict().items()
+            }
         else:
             state["bad_epochs"] += 1
         row["seconds"] = time.monotonic() - t0
@@ -360,6 +376,8 @@ class Trainer:
                 "gradnorm_optimizer": self.gradnorm.optimizer.state_dict(),
                 "rng": rngs,
             }
+            if self.average is not None:
+                extra["weight_average"] = self.average.state_dict()
             save_checkpoint(
                 self.out / "checkpoint", self.model.state_dict(), self.best, extra, self.state
             )
@@ -384,7 +402,7 @@ class Trainer:
             self.out / "run.json", json.dumps({k: state.get(k) for k in keys}, indent=1)
         )
         final = SUNet(self.config.arch)
-        final.load_state_dict(self.best if self.best is not None else self.model.state_dict())
+        final.load_state_dict(self.best if self.best is not None else self.evaluated.state_dict())
         save_bundle(path, final, self._meta(stopped))
         return path
 
@@ -398,6 +416,12 @@ class Trainer:
             "best_val_score": state["best_score"],
             "stopped": stopped,
             "loss_weights": config.loss_weights,
+            "gradnorm": {
+                "alpha": config.gradnorm_alpha,
+                "layer": config.gradnorm_layer,
+                "every": config.gradnorm_every,
+            },
+            "weight_average": config.weight_average,
             "pure_stream": config.pure_stream,
             "task_weights": dict(zip(self.tasks, weights, strict=True)),
             "train_patches": len(self.train_data),
