@@ -73,6 +73,8 @@ def _runner(model: SUNet, loss_weights: str, n_tasks: int, config: TrainConfig) 
         loss_weights == "gradnorm",
         config.grad_clip,
         torch.bfloat16 if config.amp and bf16_native(torch.device("cpu")) else None,
+        shared_layer=config.gradnorm_layer,
+        gradnorm_every=config.gradnorm_every,
     )
 
 
@@ -80,7 +82,7 @@ def run(
     patches: Path | None = None,
     preset: str = "cpu-small",
     batch_size: int = 32,
-    steps: int = 6,
+    steps: int = 8,
     repeats: int = 2,
     threads: int = 2,
     seed: int = 0,
@@ -133,14 +135,16 @@ def run(
     totals = {"full": [], "bare": [], "bare_fixed": []}  # type: dict[str, list[float]]
     for _ in range(repeats):
         run_s = {"full": 0.0, "bare": 0.0, "bare_fixed": 0.0}
-        for rows, batch in zip(batches, prepared, strict=True):
+        # Step i of each side has the same index, so both update the GradNorm weights on the
+        # same steps (every ``gradnorm_every``-th, as in training).
+        for i, (rows, batch) in enumerate(zip(batches, prepared, strict=True)):
             run_s["full"] += timed(
-                lambda rows=rows: train_epoch(
-                    runner, data, [rows], mean, std, augmenter, lr_at=lambda _: lr
+                lambda rows=rows, i=i: train_epoch(
+                    runner, data, [rows], mean, std, augmenter, lr_at=lambda _: lr, first_step=i
                 )
             )
-            run_s["bare"] += timed(lambda batch=batch: runner.step(batch, lr))
-            run_s["bare_fixed"] += timed(lambda batch=batch: fixed.step(batch, lr))
+            run_s["bare"] += timed(lambda batch=batch, i=i: runner.step(batch, lr, i))
+            run_s["bare_fixed"] += timed(lambda batch=batch, i=i: fixed.step(batch, lr, i))
         for k, v in run_s.items():
             totals[k].append(images / v)
     f, b, x = (statistics.median(totals[k]) for k in ("full", "bare", "bare_fixed"))
@@ -169,7 +173,7 @@ if __name__ == "__main__":
     parser.add_argument("patches", type=Path, nargs="?", help="patch store (default: random)")
     parser.add_argument("--preset", default="cpu-small")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
     a = parser.parse_args()
     result = run(a.patches, a.preset, steps=a.steps, repeats=a.repeats, threads=a.threads)
