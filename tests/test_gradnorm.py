@@ -197,3 +197,18 @@ def test_weights_update_only_every_nth_step() -> None:
         runner.step(_su_net_batch(step), 1e-3, step)
         changed.append(not torch.equal(gn.weights.detach(), before))
     assert changed == [True, False, False, True, False, False, True]
+
+
+def test_abundances_train_on_pure_patches_only_when_asked() -> None:
+    torch.manual_seed(0)
+    model = SUNet(TINY)
+    batch = _su_net_batch()
+    batch.pure[:] = True  # a batch of pure patches only
+    losses = {}
+    for on_pure in (False, True):
+        runner = StepRunner(
+            model, model, torch.optim.SGD(model.parameters()), GradNorm(3), True, 0, None,
+            abundances_on_pure=on_pure,
+        )  # fmt: skip
+        losses[on_pure] = float(runner.losses(batch)[1].detach())
+    assert losses[False] == 0.0 and losses[True] > 0.01

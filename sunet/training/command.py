@@ -47,6 +47,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         help="keep an exponential moving average of the weights with this decay (e.g. 0.998)",
     )
     p.add_argument(
+        "--abundances-on-pure",
+        action="store_true",
+        help="train the abundance head on pure patches too (the paper: mixed patches only)",
+    )
+    p.add_argument(
         "--no-pure-stream",
         dest="pure_stream",
         action="store_false",
@@ -90,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         "pretrained": args.pretrained,
         "loss_weights": args.loss_weights,
         "pure_stream": args.pure_stream,
+        "abundances_on_pure": args.abundances_on_pure,
         "max_minutes": args.max_minutes,
         "device": args.device,
         "amp": args.amp,

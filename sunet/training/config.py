@@ -103,6 +103,11 @@ class TrainConfig(BaseModel):
         description="Train the PSC stream. False (ablation): no PSC head or loss; pure patches "
         "then train the abundance head too, with their reference abundances (near one-hot).",
     )
+    abundances_on_pure: bool = Field(
+        default=False,
+        description="Train the abundance head on pure patches too (their near one-hot reference "
+        "abundances), not only on mixed ones as in the paper.",
+    )
     pure_fraction: float = Field(
         default=1 / 3, description="Share of pure patches in every batch.", gt=0, lt=1
     )

@@ -97,6 +97,7 @@ class StepRunner:
     shared_layer: str = "final-norm"
     gradnorm_every: int = 1
     average: WeightAverage | None = None
+    abundances_on_pure: bool = False
     shared: list[nn.Parameter] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -124,9 +125,10 @@ class StepRunner:
         if out.psc is None:  # without the PSC stream pure patches train the abundances too
             every = torch.ones_like(batch.pure)
             return [abundance_loss(out.abundances, batch.abundances, every), rec]
+        unmixed = torch.ones_like(batch.pure) if self.abundances_on_pure else ~batch.pure
         return [
             psc_loss(out.psc, batch.target, batch.pure),
-            abundance_loss(out.abundances, batch.abundances, ~batch.pure),
+            abundance_loss(out.abundances, batch.abundances, unmixed),
             rec,
         ]
 

@@ -151,6 +151,7 @@ class Trainer:
             config.gradnorm_layer,
             config.gradnorm_every,
             self.average,
+            config.abundances_on_pure,
         )
 
     def _build(self, arch: Any) -> None:
@@ -423,6 +424,7 @@ class Trainer:
             },
             "weight_average": config.weight_average,
             "pure_stream": config.pure_stream,
+            "abundances_on_pure": config.abundances_on_pure,
             "task_weights": dict(zip(self.tasks, weights, strict=True)),
             "train_patches": len(self.train_data),
             "val_patches": len(self.val_data) if self.val_data is not None else 0,
