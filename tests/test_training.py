@@ -226,6 +226,23 @@ def test_run_folder_is_protected(store: Path, tmp_path: Path) -> None:
         train(_config(store, tmp_path / "run", epochs=2, lr=0.1, resume=True))
     with pytest.raises(FileNotFoundError, match="no run to resume"):
         train(_config(store, tmp_path / "other", resume=True))
+    # A run saved before the GradNorm layer was configurable trained at the final norm, every
+    # step: resuming it under today's defaults is a change, not a silent switch.
+    saved = tmp_path / "run" / "config.json"
+    fields = json.loads(saved.read_text())
+    for name in ("gradnorm_layer", "gradnorm_every", "weight_average", "abundances_on_pure"):
+        del fields[name]
+    saved.write_text(json.dumps(fields))
+    with pytest.raises(
+        ValueError, match=r"changed configuration \(gradnorm_every, gradnorm_layer\)"
+    ):
+        train(_config(store, tmp_path / "run", epochs=2, resume=True))
+    train(
+        _config(
+            store, tmp_path / "run", epochs=2, resume=True,
+            gradnorm_layer="final-norm", gradnorm_every=1,
+        )
+    )  # fmt: skip
 
 
 def test_ablation_without_pure_stream_and_fixed_weights(store: Path, tmp_path: Path) -> None:

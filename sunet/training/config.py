@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -9,13 +10,23 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sunet.model.config import PresetName, SUNetConfig, get_preset
 
-__all__ = ["TrainConfig", "RUNTIME_FIELDS"]
+__all__ = ["TrainConfig", "RUNTIME_FIELDS", "load_saved_config"]
 
 # Fields that may differ between a run and its resumption: they change how long or where it
 # runs, not what is learned.
 RUNTIME_FIELDS = frozenset(
     {"epochs", "max_minutes", "resume", "progress", "device", "num_threads", "patience"}
 )
+
+
+# Fields added after runs were first saved, with the value those runs trained with: a run folder
+# whose config.json lacks one was made by that behaviour, not by today's default.
+EARLIER_BEHAVIOUR: dict[str, object] = {
+    "gradnorm_layer": "final-norm",
+    "gradnorm_every": 1,
+    "weight_average": 0.0,
+    "abundances_on_pure": False,
+}
 
 
 class TrainConfig(BaseModel):
@@ -159,3 +170,13 @@ class TrainConfig(BaseModel):
         if self.pure_stream:
             return ("psc", "abundance", "reconstruction")
         return ("abundance", "reconstruction")
+
+
+def load_saved_config(path: Path) -> TrainConfig:
+    """A run folder's ``config.json``; fields it predates take the behaviour it was trained with
+    (:data:`EARLIER_BEHAVIOUR`), so that resuming it under today's defaults is refused as a change
+    instead of silently switching behaviour mid-run."""
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    for name, value in EARLIER_BEHAVIOUR.items():
+        saved.setdefault(name, value)
+    return TrainConfig.model_validate(saved)

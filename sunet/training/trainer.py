@@ -27,7 +27,7 @@ from sunet.bundle import BundleMeta, save_bundle
 from sunet.model import SUNet, load_pretrained_backbone
 from sunet.training.augment import Augmenter
 from sunet.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from sunet.training.config import RUNTIME_FIELDS, TrainConfig
+from sunet.training.config import RUNTIME_FIELDS, TrainConfig, load_saved_config
 from sunet.training.data import MixedBatchSampler, PatchStore, band_statistics, load_split
 from sunet.training.distributed import (
     agree,
@@ -90,7 +90,7 @@ def check_run_folder(config: TrainConfig) -> None:
         return
     if not saved_path.is_file():
         raise FileNotFoundError(f"{saved_path}: no run to resume in {config.out}")
-    saved = TrainConfig.model_validate_json(saved_path.read_text(encoding="utf-8"))
+    saved = load_saved_config(saved_path)
     now, before = config.model_dump(mode="json"), saved.model_dump(mode="json")
     changed = sorted(k for k in now if k not in RUNTIME_FIELDS and now[k] != before.get(k))
     if changed:
