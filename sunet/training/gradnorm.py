@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-__all__ = ["GradNorm", "flat_grad"]
+__all__ = ["GradNorm", "flat_grad", "weighted_sum"]
 
 
 def flat_grad(
@@ -52,6 +52,14 @@ def flat_grad(
             for g, p in zip(grads, params, strict=True)
         ]
     )
+
+
+def weighted_sum(weights: torch.Tensor, losses: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``sum_i weights_i * losses_i`` (weights cast to the losses' dtype)."""
+    total: torch.Tensor = sum(  # type: ignore[assignment]
+        wi * loss for wi, loss in zip(weights.to(losses[0].dtype), losses, strict=True)
+    )
+    return total
 
 
 class GradNorm(nn.Module):
@@ -117,7 +125,7 @@ class GradNorm(nn.Module):
             ]
         )
         direct = [flat_grad(loss, shared) for loss in losses[:-1]]
-        sum(wi * loss for wi, loss in zip(w.to(losses[0].dtype), losses, strict=True)).backward()  # type: ignore[union-attr]
+        weighted_sum(w, losses).backward()
         total = torch.cat([p.grad.flatten() for p in shared]) - before  # type: ignore[union-attr]
         explicit = torch.stack(direct) if direct else total.new_zeros((0, total.numel()))
         if reduce is not None and len(direct):

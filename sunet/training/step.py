@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ from sunet.model import SUNet, normalise
 from sunet.training.augment import Augmenter
 from sunet.training.data import SplitData
 from sunet.training.ema import WeightAverage
-from sunet.training.gradnorm import GradNorm
+from sunet.training.gradnorm import GradNorm, weighted_sum
 from sunet.training.losses import abundance_loss, psc_loss, reconstruction_loss
 
 __all__ = ["Batch", "StepRunner", "learning_rate", "prepare_batch", "train_epoch"]
@@ -94,7 +95,7 @@ class StepRunner:
     grad_clip: float
     amp_dtype: torch.dtype | None
     world_size: int = 1
-    shared_layer: str = "final-norm"
+    shared_layer: Literal["final-norm", "first-stage"] = "final-norm"
     gradnorm_every: int = 1
     average: WeightAverage | None = None
     abundances_on_pure: bool = False
@@ -122,15 +123,13 @@ class StepRunner:
         ):
             out = self.model(batch.x)
         rec = reconstruction_loss(out.reconstruction, batch.x)
-        if out.psc is None:  # without the PSC stream pure patches train the abundances too
-            every = torch.ones_like(batch.pure)
-            return [abundance_loss(out.abundances, batch.abundances, every), rec]
-        unmixed = torch.ones_like(batch.pure) if self.abundances_on_pure else ~batch.pure
-        return [
-            psc_loss(out.psc, batch.target, batch.pure),
-            abundance_loss(out.abundances, batch.abundances, unmixed),
-            rec,
-        ]
+        # Mixed patches train the abundances; pure ones too without the PSC stream, or if asked.
+        every = out.psc is None or self.abundances_on_pure
+        unmixed = torch.ones_like(batch.pure) if every else ~batch.pure
+        abundances = abundance_loss(out.abundances, batch.abundances, unmixed)
+        if out.psc is None:
+            return [abundances, rec]
+        return [psc_loss(out.psc, batch.target, batch.pure), abundances, rec]
 
     def step(self, batch: Batch, lr: float, index: int = 0) -> torch.Tensor:
         """One update (global step ``index``); returns the detached ``(T,)`` losses (averaged
@@ -143,11 +142,10 @@ class StepRunner:
         update = self.use_gradnorm and index % self.gradnorm_every == 0
         if update:
             norms = self.gradnorm.backward(losses, self.shared, reduce=self._average)
+        elif self.use_gradnorm:  # between updates: the current weights
+            weighted_sum(self.gradnorm.weights.detach(), losses).backward()
         else:
-            w = self.gradnorm.weights.detach() if self.use_gradnorm else None
-            sum(  # type: ignore[union-attr]
-                loss if w is None else w[i].to(loss.dtype) * loss for i, loss in enumerate(losses)
-            ).backward()
+            sum(losses).backward()  # type: ignore[union-attr]
         if self.grad_clip > 0:
             nn.utils.clip_grad_norm_(self.core.parameters(), self.grad_clip)
         self.optimizer.step()

@@ -148,10 +148,10 @@ class Trainer:
             config.grad_clip,
             self.amp_dtype,
             world_size,
-            config.gradnorm_layer,
-            config.gradnorm_every,
-            self.average,
-            config.abundances_on_pure,
+            shared_layer=config.gradnorm_layer,
+            gradnorm_every=config.gradnorm_every,
+            average=self.average,
+            abundances_on_pure=config.abundances_on_pure,
         )
 
     def _build(self, arch: Any) -> None:
