@@ -26,6 +26,7 @@ from sunet.lcz import CLASSES, parse_lcz_values
 from sunet.synth import CityPlan, SynthConfig, build_plan, generate_city
 from sunet.synth import command as synth_command
 from sunet.synth.render import render_window, window_codes
+from sunet.synth.looks import LOOKS
 from sunet.synth.scenes import MAX_CLIP, scene_look
 
 CONFIG = SynthConfig(seed=3, scenes=4, size_px=320)
@@ -213,7 +214,7 @@ def test_manifest_and_preview(city: Path) -> None:
 def test_rendering_is_independent_of_the_window(plan: CityPlan) -> None:
     """Overlapping scenes and strips show the same ground: a window is a crop of a larger one."""
     tile = plan.mosaic.tiles[0]
-    look = scene_look(CONFIG.seed, tile)
+    look = scene_look(CONFIG.seed, tile, LOOKS["default"])
     ramp = (tile.row0, tile.col0, tile.size)
     # Centre the windows on a river bank: water, roads and buildings all meet there.
     bank = shapely.ops.nearest_points(plan.waters.river.boundary, plan.footprint.centroid)[0]

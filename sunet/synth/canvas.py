@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sunet.synth.looks import LOOKS, Look
 from sunet.synth.noise import AttributeTable, TextureBank
-from sunet.synth.palettes import PALETTE_LIST
 from sunet.synth.plan import CityPlan
 
 __all__ = ["Canvas", "SceneLook", "lot_frame", "palette_colours"]
@@ -47,30 +47,45 @@ class SceneLook:
     blur: float
     wind: float
 
+    leaf_off: float = 0.0
+    flooded_fields: float = 0.0
+    saturation: float = 1.0
+    sharpen: float = 0.0
+
     @classmethod
-    def draw(cls, rng: np.random.Generator) -> SceneLook:
-        """A plausible late-morning acquisition over central China."""
+    def draw(cls, rng: np.random.Generator, look: Look = LOOKS["default"]) -> SceneLook:
+        """One scene's acquisition in ``look`` (by default a plausible late-morning acquisition
+        over central China). The draws come in a fixed order, whatever the look."""
+
+        def between(span: tuple[float, float]) -> float:
+            return float(rng.uniform(*span))
+
+        season_low, season_high = look.season
         return cls(
-            sun_azimuth=float(rng.uniform(110.0, 230.0)),
-            sun_elevation=float(rng.uniform(36.0, 70.0)),
+            sun_azimuth=between(look.sun_azimuth),
+            sun_elevation=between(look.sun_elevation),
             view_azimuth=float(rng.uniform(0.0, 360.0)),
-            view_off_nadir=float(rng.uniform(2.0, 18.0)),
-            gain=float(rng.uniform(0.86, 1.12)),
-            contrast=float(rng.uniform(0.85, 1.15)),
+            view_off_nadir=between(look.view_off_nadir),
+            gain=between(look.gain),
+            contrast=between(look.contrast),
             cast=(
-                float(rng.normal(1, 0.035)),
-                float(rng.normal(1, 0.025)),
-                float(rng.normal(1, 0.04)),
+                float(rng.normal(1, look.cast_sd[0])),
+                float(rng.normal(1, look.cast_sd[1])),
+                float(rng.normal(1, look.cast_sd[2])),
             ),
-            gamma=float(rng.uniform(0.9, 1.1)),
-            haze=float(rng.uniform(0.0, 0.22)),
+            gamma=between(look.gamma),
+            haze=between(look.haze),
             haze_direction=float(rng.uniform(0, 2 * np.pi)),
-            noise=float(rng.uniform(1.5, 4.0)),
-            season=float(rng.uniform(0.0, 1.0) ** 1.5),
-            glint=float(rng.uniform(0.0, 1.0) if rng.random() < 0.3 else 0.0),
-            shadow_depth=float(rng.uniform(0.45, 0.62)),
-            blur=float(rng.uniform(0.45, 0.75)),
+            noise=between(look.noise),
+            season=season_low + (season_high - season_low) * float(rng.uniform(0.0, 1.0) ** 1.5),
+            glint=float(rng.uniform(0.0, 1.0) if rng.random() < look.glint_chance else 0.0),
+            shadow_depth=between(look.shadow_depth),
+            blur=between(look.blur),
             wind=float(rng.uniform(0, 2 * np.pi)),
+            leaf_off=look.leaf_off,
+            flooded_fields=look.flooded_fields,
+            saturation=look.saturation,
+            sharpen=look.sharpen,
         )
 
     def sun_vector(self) -> np.ndarray:
@@ -138,12 +153,15 @@ class Canvas:
         return out
 
 
-def palette_colours(pal_ids: np.ndarray, pick: np.ndarray) -> np.ndarray:
-    """Colours ``(3, n)`` from per-pixel palette ids and uniform picks."""
+def palette_colours(
+    palettes: tuple[np.ndarray, ...], pal_ids: np.ndarray, pick: np.ndarray
+) -> np.ndarray:
+    """Colours ``(3, n)`` from per-pixel palette ids and uniform picks (``palettes``: the
+    plan's, indexed by palette id)."""
     out = np.empty((3, len(pick)), dtype=_F32)
     for pid in np.unique(pal_ids):
         sel = pal_ids == pid
-        pal = PALETTE_LIST[int(pid)]
+        pal = palettes[int(pid)]
         out[:, sel] = pal[np.minimum((pick[sel] * len(pal)).astype(np.int64), len(pal) - 1)].T
     return out
 

@@ -2,7 +2,8 @@
 
 Output folder (replaced as a whole, never left half-written)::
 
-    DIR/scenes/scene_RRR_CCC.tif   3-band uint8 RGB, EPSG:3857, tiled 256, DEFLATE, nodata 0
+    DIR/scenes/scene_RRR_CCC.tif   3-band RGB, EPSG:3857, tiled 256 (default look: uint8,
+                                   DEFLATE, nodata 0; other looks: see sunet.synth.scenes)
     DIR/labels.gpkg                layer "labels", field "lcz" ('1'..'10', 'A'..'G'), EPSG:4326
     DIR/districts.gpkg             layer "districts", field "name", EPSG:4326
     DIR/preview.png                mosaic beside labels, LCZ palette, legend
@@ -23,12 +24,13 @@ from rasterio.warp import transform_bounds
 from sunet.atomic import atomic_dir
 from sunet.lcz import CLASSES, parse_lcz_values
 from sunet.synth.census import patch_census
-from sunet.synth.config import IMAGE_CRS, LABEL_CRS, PLAN_CRS, SynthConfig
+from sunet.synth.config import IMAGE_CRS, LABEL_CRS, PLAN_CRS, Mosaic, SynthConfig
 from sunet.synth.labels import district_polygons, label_polygons
+from sunet.synth.looks import Look, apply_look, get_look
 from sunet.synth.plan import build_plan
 from sunet.synth.preview import Thumbnail, write_preview
 from sunet.synth.render import render_scene
-from sunet.synth.scenes import outer_sides, ragged_nodata, scene_look, write_scene
+from sunet.synth.scenes import outer_sides, ragged_nodata, scene_look, sense, write_scene
 
 __all__ = ["CityManifest", "SceneRecord", "generate_city"]
 
@@ -54,6 +56,8 @@ class SceneRecord(BaseModel):
     sun_azimuth_deg: float = Field(description="Direction to the sun, clockwise from north.")
     sun_elevation_deg: float = Field(description="Sun elevation; shadows are h / tan(elevation).")
     view_off_nadir_deg: float = Field(description="Off-nadir angle of the view (facades).")
+    look: str = Field(default="default", description="The look the scene was rendered in.")
+    gsd_m: float = Field(default=1.0, description="Ground pixel of the written scene, m.")
 
 
 class CityManifest(BaseModel):
@@ -62,6 +66,9 @@ class CityManifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     config: SynthConfig = Field(description="The resolved configuration.")
+    looks: dict[str, Look] = Field(
+        default_factory=dict, description="Every look used, in full, by name."
+    )
     image_crs: str = Field(description="CRS of the scenes.")
     label_crs: str = Field(description="CRS of labels.gpkg and districts.gpkg.")
     plan_crs: str = Field(description="Metric CRS the city was planned in (its UTM zone).")
@@ -78,6 +85,16 @@ class CityManifest(BaseModel):
     census: dict[str, object] = Field(
         description="Pure/mixed 256 m patches of the labels (see sunet.synth.census)."
     )
+
+
+def scene_looks(config: SynthConfig, mosaic: Mosaic, looks: list[Look]) -> list[Look]:
+    """The look of every scene, in tile order: with several looks, the scenes are shared out
+    evenly in a seeded random order."""
+    if len(looks) == 1:
+        return [looks[0]] * len(mosaic.tiles)
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0x100C]))
+    order = rng.permutation(len(mosaic.tiles))
+    return [looks[int(k) % len(looks)] for k in order]
 
 
 def _check_out_dir(out: Path) -> None:
@@ -119,16 +136,20 @@ def generate_city(
     factor = max(1, math.ceil(max(mosaic.width, mosaic.height) / cfg.preview_px))
     thumb = Thumbnail(mosaic.height, mosaic.width, factor, mosaic.transform)
     records: list[SceneRecord] = []
+    looks = [get_look(spec) for spec in cfg.looks]
+    looked = {look.name: apply_look(plan, look) for look in looks}
     with atomic_dir(out) as tmp:
         (tmp / "scenes").mkdir()
-        for i, tile in enumerate(mosaic.tiles):
-            look = scene_look(cfg.seed, tile)
-            image = render_scene(plan, look, tile)
+        for i, (tile, look) in enumerate(zip(mosaic.tiles, scene_looks(cfg, mosaic, looks),
+                                             strict=True)):  # fmt: skip
+            acquisition = scene_look(cfg.seed, tile, look)
+            image = render_scene(looked[look.name], acquisition, tile)
             nodata = np.zeros((tile.size, tile.size), dtype=bool)
             if cfg.nodata_edges:
                 nodata = ragged_nodata(tile.size, outer_sides(mosaic, tile), cfg.seed, tile)
                 image[:, nodata] = 0
-            write_scene(tmp / "scenes" / f"{tile.name}.tif", image, mosaic, tile, look)
+            sensed = sense(image, ~nodata, mosaic, tile, look, cfg.seed)
+            write_scene(tmp / "scenes" / f"{tile.name}.tif", sensed, acquisition, look)
             thumb.add(image, tile.row0, tile.col0)
             bounds = mosaic.tile_bounds(tile)
             records.append(
@@ -140,9 +161,11 @@ def generate_city(
                     bounds=bounds,
                     lonlat_bounds=transform_bounds(IMAGE_CRS, LABEL_CRS, *bounds),
                     nodata_share=round(float(nodata.mean()), 5),
-                    sun_azimuth_deg=round(look.sun_azimuth, 2),
-                    sun_elevation_deg=round(look.sun_elevation, 2),
-                    view_off_nadir_deg=round(look.view_off_nadir, 2),
+                    sun_azimuth_deg=round(acquisition.sun_azimuth, 2),
+                    sun_elevation_deg=round(acquisition.sun_elevation, 2),
+                    view_off_nadir_deg=round(acquisition.view_off_nadir, 2),
+                    look=look.name,
+                    gsd_m=sensed.gsd_m,
                 )
             )
             say(f"scene {i + 1}/{len(mosaic.tiles)} {tile.name}")
@@ -165,10 +188,12 @@ def generate_city(
             thumb,
             labels.to_crs(IMAGE_CRS),
             districts.to_crs(IMAGE_CRS),
-            f"Synthetic city, seed {cfg.seed}: {len(mosaic.tiles)} scenes of {cfg.size_px} px",
+            f"Synthetic city, seed {cfg.seed}: {len(mosaic.tiles)} scenes of {cfg.size_px} px"
+            + ("" if cfg.looks == ["default"] else f", look {' + '.join(looked)}"),
         )
         manifest = CityManifest(
             config=cfg,
+            looks={look.name: look for look in looks},
             image_crs=IMAGE_CRS,
             label_crs=LABEL_CRS,
             plan_crs=PLAN_CRS,

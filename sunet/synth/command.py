@@ -20,9 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         description="Generate a synthetic city around Wuhan: EPSG:3857 RGB scenes at about 1 m, "
         "LCZ label polygons and five districts in EPSG:4326, a preview and a manifest.",
     )
-    p.add_argument(
-        "--out", required=True, help="output folder (created; a previous city there is replaced)"
-    )
+    p.add_argument("--out", help="output folder (created; a previous city there is replaced)")
     p.add_argument(
         "--seed", type=int, default=defaults.seed, help="random seed (default %(default)s)"
     )
@@ -38,11 +36,40 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         default=defaults.size_px,
         help="scene side in pixels (default %(default)s)",
     )
+    p.add_argument(
+        "--gsd",
+        type=float,
+        default=defaults.gsd_m,
+        help="ground pixel of the rendering, m (default %(default)s)",
+    )
+    p.add_argument(
+        "--look",
+        action="append",
+        dest="looks",
+        metavar="NAME",
+        help="render in this look (a built-in name or a look .json file); repeat it to share "
+        "the scenes out among several looks (default: default)",
+    )
+    p.add_argument("--list-looks", action="store_true", help="list the built-in looks and exit")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 
 def run(args: argparse.Namespace) -> int:
-    config = SynthConfig(seed=args.seed, scenes=args.scenes, size_px=args.size)
+    if args.list_looks:
+        from sunet.synth.looks import LOOKS
+
+        for name, look in LOOKS.items():
+            print(f"{name:16s} {look.summary}")
+        return 0
+    if not args.out:
+        raise ValueError("--out is required")
+    config = SynthConfig(
+        seed=args.seed,
+        scenes=args.scenes,
+        size_px=args.size,
+        gsd_m=args.gsd,
+        looks=args.looks or SynthConfig().looks,
+    )
     start = time.perf_counter()
 
     def say(msg: str) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from affine import Affine
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pyproj import Transformer
 
 __all__ = ["IMAGE_CRS", "LABEL_CRS", "PLAN_CRS", "Mosaic", "SceneTile", "SynthConfig"]
@@ -80,6 +80,23 @@ class SynthConfig(BaseModel):
     preview_px: int = Field(
         default=1200, ge=200, le=6000, description="Width of each preview panel, px."
     )
+    looks: list[str] = Field(
+        default=["default"],
+        min_length=1,
+        description="How the scenes are rendered: built-in look names (lcz-map synth "
+        "--list-looks) or look JSON files. With several, the scenes are shared out among them "
+        "evenly (a mosaic of different dates or sensors); the city itself (plan, labels, "
+        "districts) is the same in every look.",
+    )
+
+    @field_validator("looks")
+    @classmethod
+    def _known_looks(cls, v: list[str]) -> list[str]:
+        from sunet.synth.looks import get_look
+
+        for spec in v:
+            get_look(spec)  # one line naming the unknown look or bad file
+        return v
 
     @model_validator(mode="after")
     def _city_inside_utm_50n(self) -> SynthConfig:

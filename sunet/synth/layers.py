@@ -79,21 +79,33 @@ def paint_ground(cv: Canvas, idx: np.ndarray) -> None:
         crop = a.get(key, 0) < t.green[z[f]]
         dry = a.get(key, 1) < np.where(ploughed[f], _F32(0.15), _F32(0.4))
         pal = np.where(crop, PALETTE_IDS["crop"], np.where(dry, PALETTE_IDS["dry"], soil_pal))
-        pcol = palette_colours(pal, a.get(key, 2)) * (_F32(0.9) + _F32(0.2) * a.get(key, 3))
+        pcol = palette_colours(cv.plan.palettes, pal, a.get(key, 2)) * (
+            _F32(0.9) + _F32(0.2) * a.get(key, 3)
+        )
         period = _F32(2.0) + _F32(1.5) * a.get(key, 4)
         along = np.where(a.get(key, 5) < 0.5, fu, fv)
         furrows = _F32(1.0) + _F32(0.09) * np.sin(_F32(2 * np.pi) * along / period)
         pcol *= furrows * (1 + _F32(0.1) * small[f] + _F32(0.12) * grain[f] + _F32(0.08) * large[f])
         edge = (fu < 1.2) | (fv < 1.2)
+        flooded = np.zeros(len(f), dtype=bool)
+        if cv.look.flooded_fields > 0:
+            # Rice paddies in the flooding season: shallow water between rows of seedlings.
+            flooded = (a.get(key, 8) < cv.look.flooded_fields) & ~ploughed[f]
+            seedlings = np.sin(_F32(2 * np.pi) * along / period) > _F32(0.3)
+            water = t.water_rgb[z[f]].T * _F32(0.9) * (1 + _F32(0.06) * small[f])
+            rice = palette_colours(cv.plan.palettes, np.full(len(f), PALETTE_IDS["crop"]),
+                                   a.get(key, 2))  # fmt: skip
+            paddy = np.where(seedlings, water * _F32(0.55) + rice * _F32(0.45), water)
+            pcol = np.where(flooded, paddy, pcol)
         pcol[:, edge] = t.soil_rgb[z[f][edge]].T * _F32(1.08)
         col[:, f] = pcol
-        veg[f] = (crop & ~edge).astype(_F32)
+        veg[f] = (crop & ~edge & ~flooded).astype(_F32)
 
     # Bare soil and sand: two soils blended at large scale, vehicle tracks, weedy patches.
     soil = (kind == GROUND_SOIL) & ~paved & ~ploughed
     if soil.any():
         s = np.flatnonzero(soil)
-        alt = palette_colours(t.soil_pal[z[s]], zv[s])
+        alt = palette_colours(cv.plan.palettes, t.soil_pal[z[s]], zv[s])
         mix = np.clip(large[s] * 2.5 + 0.5, 0, 1)
         col[:, s] = col[:, s] * mix + alt * (1 - mix) * (
             1 + _F32(0.1) * small[s] + _F32(0.1) * grain[s]
@@ -178,7 +190,9 @@ def paint_water(cv: Canvas, idx: np.ndarray) -> np.ndarray:
         fu, fv = u - iu * pw, v - iv * pd
         dike = (fu < 3.5) | (fv < 3.5)
         key = hash_ints(z[p], iu, iv, salt=cv.salt + 25)
-        pond_col = palette_colours(np.full(len(p), PALETTE_IDS["pond"]), cv.attrs.get(key, 0))
+        pond_col = palette_colours(
+            cv.plan.palettes, np.full(len(p), PALETTE_IDS["pond"]), cv.attrs.get(key, 0)
+        )
         col[:, p] = pond_col * (1 + _F32(0.05) * (large[p] - 0.5)) * (1 + _F32(0.03) * ripple[p])
         keep[p[dike]] = False  # dikes keep the ground layer underneath
     w = idx[keep]
@@ -238,7 +252,7 @@ def paint_roads(cv: Canvas) -> None:
     d, h, srf, dk = dist[idx], half[idx], surface[idx], deck[idx]
     grain = cv.field("grain", 31, idx) - _F32(0.5)
     medium = cv.field("medium", 32, idx) - _F32(0.5)
-    base = np.array([(76, 78, 82), (158, 156, 150), (150, 132, 104)], dtype=_F32)[srf].T
+    base = plan.palettes[PALETTE_IDS["road"]][srf].T
     col = base * (1 + _F32(0.1) * medium + _F32(0.06) * grain)
     paved = srf == 0
     walk = paved & (h >= 6) & (d > h - 2.5)

@@ -32,6 +32,7 @@ from shapely.geometry import LineString, MultiPoint, Polygon, box
 from sunet.lcz import CLASSES
 from sunet.synth.config import IMAGE_CRS, PLAN_CRS, Mosaic, SynthConfig
 from sunet.synth.noise import AttributeTable, TextureBank, value_noise
+from sunet.synth.palettes import PALETTE_LIST
 from sunet.synth.styles import (
     WATER_LAKE,
     WATER_NONE,
@@ -101,6 +102,8 @@ class CityPlan:
         raster: plan raster (int16/int32, zone id / -1 carriageway / -2 verge), ``raster_transform``.
         waters: the water layout.
         seed: the city seed (textures and hashes derive from it).
+        palettes: colour palettes by :data:`~sunet.synth.palettes.PALETTE_IDS` (a look may
+            replace some, see :func:`sunet.synth.looks.apply_look`).
     """
 
     config: SynthConfig
@@ -116,6 +119,7 @@ class CityPlan:
     raster_transform: Affine
     waters: Waters
     seed: int
+    palettes: tuple[np.ndarray, ...] = tuple(PALETTE_LIST)
 
     @cached_property
     def textures(self) -> TextureBank:

@@ -7,8 +7,8 @@ pixel over 32 px), the zones are rasterised onto it, and the layers of :mod:`sun
 paint it. Heights then give shadows (cast away from the sun, length ``h / tan(elevation)``) and
 facades of tall buildings (towards the satellite, length ``h * tan(off-nadir)``), both by a
 doubling max-plus sweep over the height map (``log2(length)`` shifted maxima instead of one per
-pixel of shadow). Last comes the scene's own radiometry: season, gain, contrast, colour cast,
-haze, blur and sensor noise.
+pixel of shadow). Last comes the scene's own radiometry: season, blur (and sharpening),
+saturation, gain, contrast, colour cast, haze, gamma and sensor noise.
 """
 
 from __future__ import annotations
@@ -274,7 +274,13 @@ def render_window(
     sigma = look.blur
     for b in range(3):
         rgb[b] = ndimage.gaussian_filter(rgb[b], sigma, truncate=3.0)
+        if look.sharpen > 0:  # an unsharp mask, as image exports often apply
+            detail = rgb[b] - ndimage.gaussian_filter(rgb[b], 1.5, truncate=3.0)
+            rgb[b] += _F32(look.sharpen) * detail
     core = rgb[:, pt : pt + h, pl : pl + w]
+    if look.saturation != 1.0:
+        lum = core.mean(axis=0, keepdims=True)
+        core = lum + (core - lum) * _F32(look.saturation)
     core = (core - _F32(110.0)) * _F32(look.contrast) + _F32(110.0)
     core *= (_F32(look.gain) * np.asarray(look.cast, dtype=_F32))[:, None, None]
     r0, c0, size = ramp_origin if ramp_origin is not None else (row0, col0, max(h, w))

@@ -1,10 +1,15 @@
-"""Cutting the mosaic into scene GeoTIFFs: per-scene looks, ragged outer borders, writing.
+"""Cutting the mosaic into scene GeoTIFFs: per-scene looks, ragged outer borders, the sensor.
 
-Each scene gets its own acquisition (:class:`~sunet.synth.layers.SceneLook`, drawn from the seed
-and the scene's grid position) and is written as a 3-band uint8 RGB GeoTIFF in EPSG:3857, tiled
-256 x 256 and DEFLATE-compressed, nodata 0. Sides of a scene that face no neighbour (the outer
-border of the mosaic) are clipped raggedly to nodata, as real downloads are; rendered pixels are
-never 0 in any band, so nodata is unambiguous.
+Each scene gets its own acquisition (:class:`~sunet.synth.canvas.SceneLook`, drawn from the seed,
+the scene's grid position and the city's :class:`~sunet.synth.looks.Look`) and is written as a
+3-band RGB GeoTIFF in EPSG:3857, tiled 256 x 256. Sides of a scene that face no neighbour (the
+outer border of the mosaic) are clipped raggedly to nodata, as real downloads are.
+
+The look's sensor decides the file: by default uint8, DEFLATE, nodata 0 (rendered pixels are
+never 0 in any band, so nodata is unambiguous); a coarser ground pixel is the rendering blurred by
+the sensor's point spread and resampled; 16-bit scenes hold linear counts (nodata 0); JPEG scenes
+carry an internal mask instead of a nodata value, since lossy compression changes the values at
+the border.
 """
 
 from __future__ import annotations
@@ -13,22 +18,26 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from affine import Affine
 from rasterio.enums import ColorInterp
+from scipy import ndimage
 
 from sunet.synth.canvas import SceneLook
 from sunet.synth.config import IMAGE_CRS, Mosaic, SceneTile
+from sunet.synth.looks import Look
 from sunet.synth.noise import value_noise
 
-__all__ = ["outer_sides", "ragged_nodata", "scene_look", "write_scene"]
+__all__ = ["SensorImage", "outer_sides", "ragged_nodata", "scene_look", "sense", "write_scene"]
 
 # Deepest ragged clip, as a share of the scene side.
 MAX_CLIP = 0.07
 
 
-def scene_look(seed: int, tile: SceneTile) -> SceneLook:
-    """The acquisition of one scene (deterministic for ``seed`` and the tile's grid position)."""
+def scene_look(seed: int, tile: SceneTile, look: Look) -> SceneLook:
+    """The acquisition of one scene in ``look`` (deterministic for ``seed`` and the tile's grid
+    position)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5CE7, tile.row, tile.col]))
-    return SceneLook.draw(rng)
+    return SceneLook.draw(rng, look)
 
 
 def outer_sides(mosaic: Mosaic, tile: SceneTile) -> dict[str, bool]:
@@ -79,36 +88,101 @@ def ragged_nodata(size: int, sides: dict[str, bool], seed: int, tile: SceneTile)
     return mask
 
 
-def write_scene(
-    path: Path, image: np.ndarray, mosaic: Mosaic, tile: SceneTile, look: SceneLook
-) -> None:
-    """Write ``image`` (uint8 ``(3, size, size)``, 0 = nodata) as the scene's GeoTIFF."""
-    profile = {
+class SensorImage:
+    """A scene as the look's sensor records it.
+
+    Attributes:
+        data: ``(3, n, n)`` uint8 or uint16 values (0 where invalid).
+        valid: bool ``(n, n)``.
+        transform: affine of the written grid (EPSG:3857).
+        gsd_m: ground pixel, metres.
+    """
+
+    def __init__(self, data: np.ndarray, valid: np.ndarray, transform: Affine, gsd_m: float):
+        self.data, self.valid, self.transform, self.gsd_m = data, valid, transform, gsd_m
+
+
+# 16-bit scenes: linear counts ``_DARK + _SPAN * (display / 255) ** 2.2`` (an 11-bit sensor).
+_DARK, _SPAN = 90.0, 1850.0
+
+
+def sense(
+    image: np.ndarray, valid: np.ndarray, mosaic: Mosaic, tile: SceneTile, look: Look, seed: int
+) -> SensorImage:
+    """Turn a rendering at the city's grid (uint8 ``(3, s, s)``, 0 = nodata) into what the look's
+    sensor writes: resampled to its ground pixel through its point spread, in its bit depth.
+
+    Raises:
+        ValueError: if the look's ground pixel is finer than the city's.
+    """
+    gsd = look.gsd_m or mosaic.gsd_m
+    factor = gsd / mosaic.gsd_m
+    if factor < 1 - 1e-9:
+        raise ValueError(
+            f"look {look.name!r}: ground pixel {gsd:g} m is finer than the city's "
+            f"{mosaic.gsd_m:g} m; render the city at {gsd:g} m or finer"
+        )
+    transform = mosaic.window_transform(tile.row0, tile.col0)
+    data = image.astype(np.float32)
+    if factor > 1 + 1e-9:
+        size = image.shape[-1]
+        n = max(2, round(size / factor))
+        weight = valid.astype(np.float32)
+        sigma = look.psf_sigma_px * size / n  # the point spread, in rendered pixels
+        # Normalised convolution: nodata never bleeds into the data at the border.
+        norm = ndimage.gaussian_filter(weight, sigma, truncate=3.0)
+        for b in range(data.shape[0]):
+            blurred = ndimage.gaussian_filter(data[b] * weight, sigma, truncate=3.0)
+            data[b] = np.where(norm > 1e-3, blurred / np.maximum(norm, 1e-3), 0.0)
+        zoom = n / size
+        data = np.stack([ndimage.zoom(b, zoom, order=1, grid_mode=True, mode="nearest")
+                         for b in data])  # fmt: skip
+        valid = ndimage.zoom(weight, zoom, order=1, grid_mode=True, mode="nearest") > 0.999
+        transform = transform @ Affine.scale(size / n)
+    if look.bit_depth == 16:
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 0x16B, tile.row, tile.col]))
+        counts = _DARK + _SPAN * np.power(np.clip(data, 0, 255) / 255.0, 2.2)
+        counts += rng.normal(0.0, 6.0, counts.shape).astype(np.float32)
+        out = np.clip(np.rint(counts), 1, 4095).astype(np.uint16)
+    else:
+        out = np.clip(np.rint(data), 1, 255).astype(np.uint8)
+    out[:, ~valid] = 0
+    return SensorImage(out, valid, transform, gsd)
+
+
+def write_scene(path: Path, scene: SensorImage, acquisition: SceneLook, look: Look) -> None:
+    """Write a sensed scene as a tiled RGB GeoTIFF (see the module docstring for the formats)."""
+    n = scene.data.shape[-1]
+    profile: dict[str, object] = {
         "driver": "GTiff",
-        "width": tile.size,
-        "height": tile.size,
+        "width": n,
+        "height": n,
         "count": 3,
-        "dtype": "uint8",
+        "dtype": str(scene.data.dtype),
         "crs": IMAGE_CRS,
-        "transform": mosaic.window_transform(tile.row0, tile.col0),
-        "nodata": 0,
+        "transform": scene.transform,
         "tiled": True,
         "blockxsize": 256,
         "blockysize": 256,
-        "compress": "deflate",
-        "predictor": 2,
         "interleave": "pixel",
-        "photometric": "RGB",
     }
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(image)
+    jpeg = look.jpeg_quality is not None
+    if jpeg:
+        profile.update(compress="jpeg", photometric="YCBCR", jpeg_quality=look.jpeg_quality)
+    else:
+        profile.update(nodata=0, compress="deflate", predictor=2, photometric="RGB")
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(path, "w", **profile) as dst:
+        dst.write(scene.data)
+        if jpeg:
+            dst.write_mask(scene.valid.astype(np.uint8) * 255)
         dst.colorinterp = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
         for b, name in enumerate(("red", "green", "blue"), start=1):
             dst.set_band_description(b, name)
         dst.update_tags(
-            sun_azimuth_deg=f"{look.sun_azimuth:.2f}",
-            sun_elevation_deg=f"{look.sun_elevation:.2f}",
-            view_azimuth_deg=f"{look.view_azimuth:.2f}",
-            view_off_nadir_deg=f"{look.view_off_nadir:.2f}",
+            sun_azimuth_deg=f"{acquisition.sun_azimuth:.2f}",
+            sun_elevation_deg=f"{acquisition.sun_elevation:.2f}",
+            view_azimuth_deg=f"{acquisition.view_azimuth:.2f}",
+            view_off_nadir_deg=f"{acquisition.view_off_nadir:.2f}",
+            look=look.name,
             source="synthetic city (lcz-map synth)",
         )

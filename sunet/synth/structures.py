@@ -65,10 +65,23 @@ def paint_trees(cv: Canvas, idx: np.ndarray) -> None:
         nd = np.sqrt(d2[s]) / rr
         lit = (du[s] * sun[0] + dv[s] * sun[1]) / rr
         shade = _F32(0.78) + _F32(0.22) * np.sqrt(np.maximum(1 - nd * nd, 0)) + _F32(0.28) * lit
-        colour = palette_colours(t.t_pal[zs], a.get(ks, 4)) * (
+        colour = palette_colours(cv.plan.palettes, t.t_pal[zs], a.get(ks, 4)) * (
             _F32(0.85) + _F32(0.3) * a.get(ks, 5)
         )
         colour *= shade * (1 + _F32(0.35) * fine[s] + _F32(0.15) * grain[s])
+        leafy = np.ones(len(s), dtype=_F32)
+        if cv.look.leaf_off > 0:
+            # Leafless trees: grey-brown branches over the ground, which shows through.
+            bare = a.get(ks, 7) < cv.look.leaf_off
+            twig = bare & (fine[s] + _F32(0.5) * nd < _F32(0.25))
+            keep = ~bare | twig
+            branches = (
+                np.array([[104], [92], [78]], dtype=_F32) * shade * (1 + _F32(0.2) * grain[s])
+            )
+            colour = np.where(bare, branches, colour)
+            leafy = (~bare).astype(_F32)
+            s, ks, zs, nd, leafy = s[keep], ks[keep], zs[keep], nd[keep], leafy[keep]
+            colour = colour[:, keep]
         h = (t.t_hmin[zs] + (t.t_hmax[zs] - t.t_hmin[zs]) * a.get(ks, 6)) * (
             _F32(0.6) + _F32(0.4) * np.sqrt(np.maximum(1 - nd * nd, 0))
         )
@@ -77,7 +90,7 @@ def paint_trees(cv: Canvas, idx: np.ndarray) -> None:
         target, colour, h = target[higher], colour[:, higher], h[higher]
         cv.rgb[:, target] = colour
         cv.height[target] = h
-        cv.veg[target] = 1
+        cv.veg[target] = leafy[higher]
 
 
 def paint_buildings(cv: Canvas, idx: np.ndarray) -> np.ndarray:
@@ -191,7 +204,7 @@ def paint_buildings(cv: Canvas, idx: np.ndarray) -> np.ndarray:
     code = t.code[z]
     hgt = t.h_mean[z] * (_F32(0.6) + _F32(0.8) * a.get(key, 9))
     hgt = np.where(tank, np.minimum(hgt, 18) * _F32(0.8), hgt)
-    colour = palette_colours(t.roof_pal[z], a.get(key, 10)) * (
+    colour = palette_colours(cv.plan.palettes, t.roof_pal[z], a.get(key, 10)) * (
         _F32(0.88) + _F32(0.24) * a.get(key, 11)
     )
     # Tanks are painted steel; on building sites the round shapes are heaps of soil and gravel.
