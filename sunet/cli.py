@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tile": ("sunet.tiling.command", "cut scenes and label polygons into a patch store"),
     "train": ("sunet.training.command", "train SU-Net on a patch store"),
     "evaluate": ("sunet.evaluation.command", "evaluate a model bundle with the paper's metrics"),
+    "assess": ("sunet.evaluation.assess_command", "assess a map against reference polygons"),
     "baselines": ("sunet.evaluation.baselines_command", "compare SU-Net with baselines"),
     "info": ("sunet.bundle_command", "print a model bundle's metadata"),
     "map": ("sunet.mapping.command", "map district LCZ abundances from scenes"),

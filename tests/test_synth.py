@@ -25,8 +25,8 @@ from rasterio import features
 from sunet.lcz import CLASSES, parse_lcz_values
 from sunet.synth import CityPlan, SynthConfig, build_plan, generate_city
 from sunet.synth import command as synth_command
-from sunet.synth.render import render_window, window_codes
 from sunet.synth.looks import LOOKS
+from sunet.synth.render import render_window, window_codes
 from sunet.synth.scenes import MAX_CLIP, scene_look
 
 CONFIG = SynthConfig(seed=3, scenes=4, size_px=320)
