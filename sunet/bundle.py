@@ -24,6 +24,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from sunet.atomic import atomic_path
+from sunet.geo.raster import Radiometry
 from sunet.lcz import CLASSES, NUM_CLASSES
 from sunet.model import SUNet, SUNetConfig, normalise, resize_uint8
 
@@ -67,6 +68,11 @@ class BundleMeta(BaseModel):
     input_size: int = Field(description="Model input side, pixels (patches are resized to it).")
     gsd: float = Field(description="Ground sample distance of the patches, metres.")
     bands: list[str] = Field(description="Band names in input order.")
+    radiometry: Radiometry = Field(
+        default_factory=Radiometry,
+        description="How scene values became the uint8 the model was trained on (applied to "
+        "scenes when mapping).",
+    )
     crs: str = Field(description="CRS of the training patch store.")
     crs_convention: str = Field(
         default="patches on a metric CRS grid (auto = the UTM zone of the area) at `gsd` m; "
@@ -220,6 +226,11 @@ class Predictor:
     @property
     def bands(self) -> list[str]:
         return list(self.meta.bands)
+
+    @property
+    def radiometry(self) -> Radiometry:
+        """How scenes must be scaled to uint8 for this model (as they were for its training)."""
+        return self.meta.radiometry
 
     @property
     def input_size(self) -> int:

@@ -15,7 +15,7 @@ from shapely.geometry import Point
 
 from sunet.geo.grid import PatchGrid, window_transform
 from sunet.geo.raster import (
-    ByteScaling,
+    Radiometry,
     inspect_scene,
     open_scene,
     read_reprojected,
@@ -104,8 +104,27 @@ def test_non_uint8_data_gets_a_percentile_stretch(
     # 2nd-98th percentile of 0..9900 is 198..9702: columns 0-1 clip to 0, 98-99 to 255.
     assert image[0, 0, 0] == 0 and image[0, 0, 99] == 255
     assert abs(int(image[0, 0, 50]) - round((5000 - 198) / (9702 - 198) * 255)) <= 1
-    fixed, _ = read_reprojected(info, UTM50N, t, 100, 100, scaling=ByteScaling.fixed(0, 19800))
+    fixed, _ = read_reprojected(
+        info, UTM50N, t, 100, 100, radiometry=Radiometry(scale_range=(0, 19800))
+    )
     assert fixed[0, 0, 99] == round(9900 / 19800 * 255)
+
+
+def test_radiometry_stretches_8_bit_scenes_only_when_asked(
+    tmp_path: Path, write_scene: Callable[..., Path]
+) -> None:
+    t = window_transform(500_000.0, 3_400_000.0, 1.0)
+    ramp = np.tile(np.arange(100, 200, dtype=np.uint8), (3, 100, 1))  # 100 .. 199 along x
+    info = inspect_scene(write_scene(tmp_path / "u8.tif", crs=UTM50N, transform=t, data=ramp))
+    plain, _ = read_reprojected(info, UTM50N, t, 100, 100)
+    np.testing.assert_array_equal(plain, ramp)
+    # A fixed range is for non-uint8 scenes; 8-bit values are display values already.
+    ranged, _ = read_reprojected(
+        info, UTM50N, t, 100, 100, radiometry=Radiometry(scale_range=(0, 1e4))
+    )
+    np.testing.assert_array_equal(ranged, ramp)
+    stretched, _ = read_reprojected(info, UTM50N, t, 100, 100, radiometry=Radiometry(stretch="all"))
+    assert stretched[0, 0, 0] == 0 and stretched[0, 0, 99] == 255
 
 
 def test_windows_of_one_warp_match_single_reads(

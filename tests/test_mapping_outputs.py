@@ -16,6 +16,7 @@ import rasterio
 from mapping_fixtures import LEFT, TOP, ColourPredictor, lcz_rgb, split_scene, write_districts
 from rio_cogeo.cogeo import cog_validate
 
+from sunet.geo.raster import Radiometry
 from sunet.lcz import CLASSES
 from sunet.mapping import MapConfig, map_districts
 from sunet.mapping.accumulate import ABUNDANCE_NODATA
@@ -252,3 +253,28 @@ def test_dask_workers_give_the_same_bytes(mapped: Path, tmp_path: Path) -> None:
 def test_reading_ahead_changes_nothing(mapped: Path, tmp_path: Path) -> None:
     out = _run(tmp_path, tmp_path / "out", read_ahead=True)
     assert _hashes(out, (".tif", ".gpkg")) == _hashes(mapped, (".tif", ".gpkg"))
+
+
+def test_scenes_are_scaled_as_the_model_was_trained(tmp_path: Path) -> None:
+    """A model whose bundle says every scene was stretched sees stretched windows."""
+
+    class Stretched(ColourPredictor):
+        radiometry = Radiometry(stretch="all")
+
+        def __init__(self) -> None:
+            super().__init__({2: lcz_rgb(2), 17: lcz_rgb(17)})
+            self.windows: list[np.ndarray] = []
+
+        def predict_abundances(self, images: np.ndarray) -> np.ndarray:
+            self.windows.append(images.copy())
+            return super().predict_abundances(images)
+
+    scene, districts = _inputs(tmp_path)
+    model = Stretched()
+    config = MapConfig(scenes=[scene], districts=districts, out=tmp_path / "o", progress=False)
+    map_districts(config, model)
+    seen = np.concatenate(model.windows)
+    # Two colours per band, each well over 2 % of the scene: stretched onto 0 and 255.
+    assert set(np.unique(seen)) <= {0, 255}
+    raw = {v for c in (2, 17) for v in lcz_rgb(c)}
+    assert not set(np.unique(seen)) & (raw - {0, 255})

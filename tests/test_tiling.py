@@ -18,8 +18,10 @@ from shapely.geometry import Polygon, box
 from shapely.ops import unary_union
 
 from sunet.geo.grid import PatchGrid, window_transform
+from sunet.geo.raster import Radiometry
 from sunet.lcz import abundance_columns, by_code
 from sunet.tiling import TileConfig, plan_tiling, tile, tile_scene
+from sunet.training.data import PatchStore
 
 UTM50N = CRS.from_epsg(32650)
 WUHAN = (114.30, 30.59)
@@ -287,3 +289,17 @@ def test_any_dtype_and_band_order_is_tiled_to_uint8(
     means = images.reshape(4, 3, -1).mean(axis=(0, 2))
     assert np.allclose(means, [(4200) * 255 / 5000, 1200 * 255 / 5000, 2200 * 255 / 5000], atol=2)
     assert zarr.open_group(str(out / "patches.zarr"), mode="r").attrs["source_bands"] == [4, 1, 2]
+
+
+def test_every_scene_stretched_is_recorded_for_mapping(
+    city: dict[str, Path], tmp_path: Path
+) -> None:
+    tile(_config(city, tmp_path / "native"))
+    tile(_config(city, tmp_path / "stretched", stretch="all"))
+    native, stretched = PatchStore(tmp_path / "native"), PatchStore(tmp_path / "stretched")
+    assert native.radiometry == Radiometry()
+    assert stretched.radiometry == Radiometry(stretch="all")
+    a, b = native.read(np.arange(len(native.index))), stretched.read(np.arange(len(native.index)))
+    assert not np.array_equal(a, b)
+    # A stretched patch spans the scene's 2-98 percentile range: wider than the raw one.
+    assert np.percentile(b, 99) - np.percentile(b, 1) > np.percentile(a, 99) - np.percentile(a, 1)

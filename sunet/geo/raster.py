@@ -8,14 +8,20 @@ nodata value, alpha band or internal mask (whichever it has), and which is 0 out
 footprint; pixel values therefore never decide validity by themselves, and nodata never reads as
 data. A source with none of the three counts as valid wherever it has pixels.
 
-Scaling to uint8 (``scaling=None``, the default):
+Scaling to uint8 (the default :class:`Radiometry`):
   * uint8 data is passed through unchanged;
   * any other dtype (uint16, int16, float32 ...) gets a per-scene, per-band linear stretch of the
     2nd-98th percentile of its valid pixels onto 0-255, clipped. The percentiles are computed once
     per scene and band set from a decimated read (overviews when present, at most ~1024 px on the
     long side), so every window of a scene is scaled the same way.
-A :class:`ByteScaling` given by the caller replaces the stretch by a fixed range
-(``ByteScaling.fixed(0, 10000, nbands=3)``), which keeps values comparable across scenes.
+A fixed range (``Radiometry(scale_range=(0, 10000))``) replaces the stretch of non-uint8 scenes,
+which keeps values comparable across scenes.
+
+:class:`Radiometry` is the one description of these choices that tiling writes into the patch
+store, training copies into the model bundle and mapping applies, so that a scene is scaled the
+same way whether it is tiled or mapped. ``stretch="all"`` stretches 8-bit scenes too: a
+per-scene radiometric normalisation that takes out differences of gain, contrast, colour cast and
+haze between acquisitions.
 """
 
 from __future__ import annotations
@@ -27,11 +33,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import rasterio
 import shapely
 from affine import Affine
+from pydantic import BaseModel, ConfigDict, Field
 from pyproj import CRS, Transformer
 from rasterio.crs import CRS as RioCRS
 from rasterio.enums import MaskFlags, Resampling
@@ -44,6 +52,7 @@ from sunet.geo.grid import utm_crs
 
 __all__ = [
     "ByteScaling",
+    "Radiometry",
     "SceneInfo",
     "SceneReader",
     "inspect_scene",
@@ -262,6 +271,37 @@ def scene_stretch(
     return ByteScaling(tuple(low), tuple(high))
 
 
+class Radiometry(BaseModel):
+    """How scene values become the uint8 a model sees (the same at tiling and mapping).
+
+    * uint8 scenes pass through unchanged, unless ``stretch="all"``;
+    * other dtypes get ``scale_range`` when given, else the scene's 2-98 percentile stretch;
+    * ``stretch="all"``: every scene, uint8 too, gets its own 2-98 percentile stretch per band.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stretch: Literal["non-uint8", "all"] = Field(
+        default="non-uint8",
+        description="Which scenes get their own 2-98 percentile stretch per band: only those not "
+        "already 8-bit, or all (a per-scene radiometric normalisation).",
+    )
+    scale_range: tuple[float, float] | None = Field(
+        default=None,
+        description="Fixed [low, high] mapped onto 0-255 for non-uint8 scenes instead of their "
+        "stretch (keeps values comparable across scenes).",
+    )
+
+    def scaling(self, info: SceneInfo, bands: Sequence[int]) -> ByteScaling | None:
+        """The scaling of one scene's ``bands``; ``None`` = its values as they are (uint8)."""
+        eight_bit = np.dtype(info.dtype) == np.uint8
+        if eight_bit and self.stretch == "non-uint8":
+            return None
+        if self.scale_range is not None and not eight_bit:
+            return ByteScaling.fixed(*self.scale_range, nbands=len(bands))
+        return scene_stretch(info, tuple(int(b) for b in bands))
+
+
 def _check_bands(info: SceneInfo, bands: Sequence[int]) -> None:
     bad = [b for b in bands if not 1 <= b <= info.count]
     if bad or len(bands) == 0:
@@ -392,17 +432,13 @@ def _rio_crs(crs: CRS) -> RioCRS:
 
 @contextmanager
 def open_scene(
-    info: SceneInfo, bands: Sequence[int] = (1, 2, 3), scaling: ByteScaling | None = None
+    info: SceneInfo, bands: Sequence[int] = (1, 2, 3), radiometry: Radiometry | None = None
 ) -> Iterator[SceneReader]:
-    """Open a scene for warped window reads of the given bands.
-
-    ``scaling=None`` applies the module's default (uint8 unchanged, else the scene's 2-98
-    percentile stretch); pass a :class:`ByteScaling` for a fixed range.
-    """
+    """Open a scene for warped window reads of the given bands, scaled to uint8 as
+    ``radiometry`` says (default: :class:`Radiometry` ``()``, uint8 as is, others stretched)."""
     bands = tuple(int(b) for b in bands)
     _check_bands(info, bands)
-    if scaling is None and np.dtype(info.dtype) != np.uint8:
-        scaling = scene_stretch(info, bands)
+    scaling = (radiometry or Radiometry()).scaling(info, bands)
     try:
         src = rasterio.open(info.path)
     except RasterioError as e:
@@ -418,7 +454,7 @@ def read_reprojected(
     width: int,
     height: int,
     bands: Sequence[int] = (1, 2, 3),
-    scaling: ByteScaling | None = None,
+    radiometry: Radiometry | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read a scene onto one target grid window.
 
@@ -427,11 +463,11 @@ def read_reprojected(
         dst_crs: target CRS; dst_transform: affine of the target window's upper-left pixel grid;
         width, height: window size in pixels.
         bands: 1-based source bands, in output order.
-        scaling: ``None`` for the default (see module docstring) or a fixed :class:`ByteScaling`.
+        radiometry: how values become uint8 (default: see :class:`Radiometry`).
 
     Returns:
         ``(image, valid)``: uint8 ``(len(bands), height, width)`` with 0 where invalid, and bool
         ``(height, width)``, True where the scene has data.
     """
-    with open_scene(info, bands, scaling) as scene:
+    with open_scene(info, bands, radiometry) as scene:
         return scene.read(dst_crs, dst_transform, width, height)

@@ -23,7 +23,7 @@ from pyproj import CRS
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
-from sunet.geo.raster import SceneInfo, SceneReader, open_scene, scene_footprint
+from sunet.geo.raster import Radiometry, SceneInfo, SceneReader, open_scene, scene_footprint
 
 __all__ = ["SceneMosaic"]
 
@@ -43,12 +43,20 @@ class SceneMosaic:
         scenes: from :func:`sunet.geo.raster.inspect_scene`, highest priority first.
         crs: the map CRS.
         bands: 1-based source bands read as R, G, B.
+        radiometry: how scene values become uint8 (the model's, from its bundle).
     """
 
-    def __init__(self, scenes: Sequence[SceneInfo], crs: CRS, bands: Sequence[int]) -> None:
+    def __init__(
+        self,
+        scenes: Sequence[SceneInfo],
+        crs: CRS,
+        bands: Sequence[int],
+        radiometry: Radiometry | None = None,
+    ) -> None:
         self.scenes = tuple(scenes)
         self.crs = crs
         self.bands = tuple(int(b) for b in bands)
+        self.radiometry = radiometry or Radiometry()
         self.footprints: tuple[BaseGeometry, ...] = tuple(
             scene_footprint(s, crs) for s in self.scenes
         )
@@ -75,7 +83,7 @@ class SceneMosaic:
             open_.move_to_end(i)
             return open_[i][1]
         stack = ExitStack()
-        reader = stack.enter_context(open_scene(self.scenes[i], self.bands))
+        reader = stack.enter_context(open_scene(self.scenes[i], self.bands, self.radiometry))
         open_[i] = (stack, reader)
         if len(open_) > _OPEN_SCENES:
             open_.popitem(last=False)[1][0].close()

@@ -240,7 +240,7 @@ def plan_map(config: MapConfig, predictor: AbundancePredictor | None = None) -> 
     lonlat = table.to_crs(4326).total_bounds
     crs = resolve_crs(config.crs, tuple(float(v) for v in lonlat))  # type: ignore[arg-type]
     districts = districts_in(table, crs)
-    mosaic = SceneMosaic(scenes, crs, bands)
+    mosaic = SceneMosaic(scenes, crs, bands, getattr(predictor, "radiometry", None))
     _check_scenes(mosaic, bands, predictor, config)
     _check_coverage(districts, mosaic, config.districts)
 

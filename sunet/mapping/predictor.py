@@ -1,7 +1,9 @@
 """What mapping needs from a model, and a per-process cache of loaded bundles.
 
 Mapping depends only on :class:`AbundancePredictor`; :class:`sunet.bundle.Predictor` implements
-it, and so can any object with the same four members (tests use a small colour-based one).
+it, and so can any object with the same four members (tests use a small colour-based one). A
+predictor may also say how scenes must be scaled to uint8 for it (a ``radiometry`` attribute,
+:class:`sunet.geo.raster.Radiometry`); without one, the default scaling is used.
 """
 
 from __future__ import annotations

@@ -53,6 +53,19 @@ class SwinV2Backbone(nn.Module):
         feats[-1] = self.norm(feats[-1])
         return [f.permute(0, 3, 1, 2).contiguous() for f in feats]
 
+    def freeze(self, stages: int) -> int:
+        """Keep the patch embedding and the first ``stages`` stages fixed (no gradient); returns
+        the number of parameters frozen. ``stages=0`` freezes nothing."""
+        if not stages:
+            return 0
+        parts = [self.body.patch_embed] + [getattr(self.body, f"layers_{i}") for i in range(stages)]
+        frozen = 0
+        for part in parts:
+            for p in part.parameters():
+                p.requires_grad_(False)
+                frozen += p.numel()
+        return frozen
+
     def shared_layer_parameters(self, where: str) -> list[nn.Parameter]:
         """Parameters of a layer that every task's gradient reaches (GradNorm's ``W``).
 

@@ -51,6 +51,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--scale-range", type=_range, default=None, metavar="LOW,HIGH",
                    help="fixed range mapped onto 0-255 for non-uint8 scenes "
                    "(default: each scene's 2-98 percentile stretch)")  # fmt: skip
+    p.add_argument("--stretch", choices=("non-uint8", "all"), default="non-uint8",
+                   help="scenes stretched to their own 2-98 percentiles per band: non-uint8 "
+                   "(default) or all (per-scene radiometric normalisation)")  # fmt: skip
     p.add_argument("--purity", type=float, default=0.95, help="purity of a pure patch (0.95)")
     p.add_argument("--min-labelled", type=float, default=0.5,
                    help="drop patches with a smaller labelled share (0.5)")  # fmt: skip
@@ -82,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         patch=args.patch,
         bands=args.bands,
         scale_range=args.scale_range,
+        stretch=args.stretch,
         purity=args.purity,
         min_labelled=args.min_labelled,
         max_nodata=args.max_nodata,

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import glob
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sunet.geo.raster import Radiometry
 
 __all__ = ["SCENE_SUFFIXES", "TileConfig", "expand_scene_paths"]
 
@@ -41,6 +44,12 @@ class TileConfig(BaseModel):
         default=None,
         description="Fixed [low, high] mapped onto 0-255 for non-uint8 scenes; default: each "
         "scene's 2-98 percentile stretch.",
+    )
+    stretch: Literal["non-uint8", "all"] = Field(
+        default="non-uint8",
+        description="Scenes that get their own 2-98 percentile stretch per band: those not "
+        "8-bit, or all (a per-scene radiometric normalisation; the model bundle carries it to "
+        "mapping).",
     )
     purity: float = Field(
         default=0.95,
@@ -95,6 +104,11 @@ class TileConfig(BaseModel):
         if any(r < 0 for r in self.split_ratio) or sum(self.split_ratio) <= 0:
             raise ValueError(f"split_ratio must be non-negative, got {self.split_ratio}")
         return self
+
+    @property
+    def radiometry(self) -> Radiometry:
+        """How scene values become the stored uint8 (also applied when mapping)."""
+        return Radiometry(stretch=self.stretch, scale_range=self.scale_range)
 
     @property
     def cell_size(self) -> float:

@@ -27,7 +27,7 @@ from dask.callbacks import Callback
 from pyproj import CRS
 
 from sunet.geo.grid import PatchGrid, resolve_crs
-from sunet.geo.raster import ByteScaling, SceneInfo, inspect_scene, scene_footprint
+from sunet.geo.raster import SceneInfo, inspect_scene, scene_footprint
 from sunet.geo.vector import PolygonLayer, read_labels, repair_polygons
 from sunet.lcz import CLASSES, abundance_columns
 from sunet.tiling.config import TileConfig, expand_scene_paths
@@ -66,12 +66,6 @@ def _cell_boxes(grid: PatchGrid, cells: Sequence[tuple[int, int]]) -> np.ndarray
     rc = np.asarray(cells, dtype=np.float64).reshape(-1, 2)
     s = grid.cell_size
     return shapely.box(rc[:, 1] * s, -(rc[:, 0] + 1) * s, (rc[:, 1] + 1) * s, -rc[:, 0] * s)
-
-
-def _scaling(config: TileConfig) -> ByteScaling | None:
-    if config.scale_range is None:
-        return None
-    return ByteScaling.fixed(*config.scale_range, nbands=len(config.bands))
 
 
 def plan_tiling(config: TileConfig) -> TilePlan:
@@ -124,6 +118,7 @@ def plan_tiling(config: TileConfig) -> TilePlan:
         "grid": grid.to_json(),
         "bands": list(config.bands),
         "scale_range": config.scale_range,
+        "stretch": config.stretch,
         "min_labelled": config.min_labelled,
         "max_nodata": config.max_nodata,
     }
@@ -165,7 +160,7 @@ def _scene_job(
         coverage=tuple(float(v) for v in coverage[with_labels]),
         labels=near,
         bands=tuple(config.bands),
-        scaling=_scaling(config),
+        radiometry=config.radiometry,
         min_labelled=config.min_labelled,
         max_nodata=config.max_nodata,
         cache_root=config.out / ".cache",
@@ -326,6 +321,7 @@ def assemble(plan: TilePlan, caches: Sequence[SceneCache]) -> TileReport:
         "gsd": config.gsd,
         "patch_size": config.patch,
         "source_bands": list(config.bands),
+        "radiometry": config.radiometry.model_dump(mode="json"),
     }
     write_store(
         config.out,

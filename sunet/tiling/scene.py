@@ -20,7 +20,7 @@ import numpy as np
 
 from sunet.atomic import atomic_dir
 from sunet.geo.grid import PatchGrid
-from sunet.geo.raster import ByteScaling, SceneInfo, open_scene
+from sunet.geo.raster import Radiometry, SceneInfo, open_scene
 from sunet.lcz import NUM_CLASSES
 from sunet.tiling.labels import LabelSet, class_counts
 
@@ -43,7 +43,7 @@ class SceneJob:
         coverage: per cell, the share of it inside the scene's valid-data footprint (an upper
             bound of its valid share).
         labels: the label polygons near the scene (tiling CRS).
-        bands: source bands read, in order; scaling: fixed uint8 scaling or ``None`` (default).
+        bands: source bands read, in order; radiometry: how their values become uint8.
         min_labelled, max_nodata: thresholds deciding which cells are worth reading/storing.
         cache_root: ``OUT/.cache``; key: the cache key (see :func:`job_key`).
     """
@@ -54,7 +54,7 @@ class SceneJob:
     coverage: tuple[float, ...]
     labels: LabelSet
     bands: tuple[int, ...]
-    scaling: ByteScaling | None
+    radiometry: Radiometry
     min_labelled: float
     max_nodata: float
     cache_root: Path
@@ -138,7 +138,7 @@ def tile_scene(job: SceneJob) -> SceneCache:
         kept = 0
         with open(tmp / "images.bin", "wb") as out:
             if n:
-                with open_scene(job.scene, job.bands, job.scaling) as scene:
+                with open_scene(job.scene, job.bands, job.radiometry) as scene:
                     for i, (r, c) in enumerate(job.cells):
                         if 1.0 - job.coverage[i] > job.max_nodata + _COVERAGE_MARGIN:
                             continue

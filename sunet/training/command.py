@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from sunet.model.config import PRESETS
+from sunet.training.config import APPEARANCES, FINE_TUNE_MINUTES, FINE_TUNE_STEPS
 
 __all__ = ["add_parser", "run"]
 
@@ -19,12 +20,44 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     )
     p.add_argument("--patches", type=Path, required=True, help="patch store folder")
     p.add_argument("--out", type=Path, required=True, help="run folder")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu-small")
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=None,
+        help="architecture and training defaults (default: cpu-small; with --init-from, the "
+        "bundle's)",
+    )
     p.add_argument("--epochs", type=int, help="maximum epochs (default: the preset's)")
     p.add_argument("--batch-size", type=int, help="global batch size (default: the preset's)")
     p.add_argument("--lr", type=float, help="AdamW learning rate (default: the preset's)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--pretrained", type=Path, help="local ImageNet Swin-V2 weights file")
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        help="fine-tune this model bundle on --patches (e.g. a few polygons of a new city): its "
+        f"architecture and normalisation, a short schedule ({FINE_TUNE_STEPS} steps at a quarter "
+        f"of the preset's learning rate, at most {FINE_TUNE_MINUTES:g} minutes) unless given",
+    )
+    p.add_argument(
+        "--freeze-backbone-stages",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --init-from: keep the patch embedding and the first N backbone stages fixed",
+    )
+    p.add_argument(
+        "--fine-tune-steps",
+        type=int,
+        help=f"with --init-from: optimiser steps of the schedule (default {FINE_TUNE_STEPS})",
+    )
+    p.add_argument(
+        "--appearance",
+        choices=APPEARANCES,
+        help="radiometric augmentation: mild (brightness, contrast, band gain) or looks (also "
+        "gamma, saturation, hue, haze, blur/sharpening, noise, JPEG: for other cities, seasons "
+        "and sensors)",
+    )
     p.add_argument("--loss-weights", choices=["gradnorm", "fixed"], default="gradnorm")
     p.add_argument(
         "--gradnorm-alpha",
@@ -87,7 +120,6 @@ def run(args: argparse.Namespace) -> int:
     fields = {
         "patches": args.patches,
         "out": args.out,
-        "preset": args.preset,
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "lr": args.lr,
@@ -103,8 +135,11 @@ def run(args: argparse.Namespace) -> int:
         "num_threads": args.threads,
         "seed": args.seed,
         "progress": args.progress,
+        "init_from": args.init_from,
+        "freeze_backbone_stages": args.freeze_backbone_stages,
     }
-    for name in ("gradnorm_alpha", "gradnorm_layer", "gradnorm_every", "weight_average"):
+    for name in ("preset", "gradnorm_alpha", "gradnorm_layer", "gradnorm_every", "weight_average",
+                 "fine_tune_steps", "appearance"):  # fmt: skip
         if getattr(args, name) is not None:
             fields[name] = getattr(args, name)
     config = TrainConfig(**fields)

@@ -10,7 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sunet.model.config import PresetName, SUNetConfig, get_preset
 
-__all__ = ["TrainConfig", "RUNTIME_FIELDS", "load_saved_config"]
+__all__ = ["APPEARANCES", "Appearance", "TrainConfig", "RUNTIME_FIELDS", "load_saved_config"]
+
+# Radiometric augmentation strengths (see sunet.training.augment).
+Appearance = Literal["mild", "looks"]
+APPEARANCES: tuple[str, ...] = ("mild", "looks")
 
 # Fields that may differ between a run and its resumption: they change how long or where it
 # runs, not what is learned.
@@ -26,7 +30,13 @@ EARLIER_BEHAVIOUR: dict[str, object] = {
     "gradnorm_every": 1,
     "weight_average": 0.0,
     "abundances_on_pure": False,
+    "appearance": "mild",
 }
+
+# Fine-tuning from a bundle (`init_from`): what a short schedule means, unless given.
+FINE_TUNE_STEPS = 300
+FINE_TUNE_LR_SHARE = 0.25  # of the preset's learning rate
+FINE_TUNE_MINUTES = 5.0
 
 
 class TrainConfig(BaseModel):
@@ -123,7 +133,31 @@ class TrainConfig(BaseModel):
         default=1 / 3, description="Share of pure patches in every batch.", gt=0, lt=1
     )
     augment: bool = Field(
-        default=True, description="D4 flips/rotations and mild radiometric jitter."
+        default=True, description="D4 flips/rotations and radiometric jitter (`appearance`)."
+    )
+    appearance: Appearance = Field(
+        default="mild",
+        description="Radiometric augmentation: 'mild' (brightness, contrast, band gain) or "
+        "'looks' (also gamma, saturation, hue, haze, blur/sharpening, noise and JPEG: spans "
+        "other cities, seasons and sensors).",
+    )
+    init_from: Path | None = Field(
+        default=None,
+        description="Fine-tune: start from this model bundle (its architecture, weights and "
+        "normalisation) instead of from scratch; a short schedule unless epochs/lr are given.",
+    )
+    freeze_backbone_stages: int = Field(
+        default=0,
+        ge=0,
+        le=4,
+        description="Keep the patch embedding and the first N backbone stages fixed (with "
+        "init_from).",
+    )
+    fine_tune_steps: int = Field(
+        default=FINE_TUNE_STEPS,
+        ge=1,
+        description="With init_from and no epochs given: optimiser steps of the schedule "
+        "(epochs follow from the store's size).",
     )
     grad_clip: float = Field(default=1.0, description="Gradient-norm clipping (0 = off).", ge=0)
     seed: int = Field(default=0, description="Seed of initialisation, sampling and augmentation.")
@@ -147,6 +181,10 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _resolve(self) -> TrainConfig:
+        if self.init_from is not None:
+            return self._resolve_fine_tune()
+        if self.freeze_backbone_stages:
+            raise ValueError("freeze_backbone_stages needs init_from (a model to start from)")
         preset = get_preset(self.preset)
         model = self.model or preset.model
         self.model = model.model_copy(update={"pure_stream": self.pure_stream})
@@ -156,6 +194,47 @@ class TrainConfig(BaseModel):
                 setattr(self, name, getattr(t, name))
         if self.max_minutes is None:
             self.max_minutes = t.max_minutes or 0.0
+        return self
+
+    def _resolve_fine_tune(self) -> TrainConfig:
+        """Architecture and preset from the bundle; a short schedule: a quarter of the preset's
+        learning rate, :data:`FINE_TUNE_STEPS` steps (``epochs`` is filled in by the trainer from
+        the store's size), :data:`FINE_TUNE_MINUTES` minutes, no early stopping."""
+        from sunet.bundle import read_bundle_meta
+
+        assert self.init_from is not None
+        meta = read_bundle_meta(self.init_from)
+        if self.model is not None and self.model != meta.model:
+            raise ValueError(f"{self.init_from}: fine-tuning keeps the bundle's architecture")
+        if "preset" in self.model_fields_set and self.preset != meta.preset:
+            raise ValueError(
+                f"{self.init_from}: a {meta.preset!r} model; fine-tuning keeps its preset "
+                f"(drop --preset {self.preset})"
+            )
+        self.preset = meta.preset  # type: ignore[assignment]
+        self.model = meta.model
+        self.pure_stream = meta.model.pure_stream
+        if (
+            self.freeze_backbone_stages
+            and self.loss_weights == "gradnorm"
+            and self.gradnorm_layer == "first-stage"
+        ):
+            raise ValueError(
+                "freeze_backbone_stages: GradNorm measures at the first stage, which would be "
+                "frozen; use gradnorm_layer final-norm or loss_weights fixed"
+            )
+        t = get_preset(meta.preset).training
+        if self.lr is None:
+            self.lr = t.lr * FINE_TUNE_LR_SHARE
+        for name in ("batch_size", "weight_decay"):
+            if getattr(self, name) is None:
+                setattr(self, name, getattr(t, name))
+        if self.warmup_steps is None:
+            self.warmup_steps = min(t.warmup_steps, 20)
+        if self.patience is None:
+            self.patience = 10_000  # a few hundred steps: train them all, keep the best epoch
+        if self.max_minutes is None:
+            self.max_minutes = FINE_TUNE_MINUTES
         return self
 
     # Narrowed accessors: after validation these are never None.

@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 import zarr
 
+from sunet.geo.raster import Radiometry
 from sunet.lcz import NUM_CLASSES, abundance_columns
 from sunet.model.preprocess import resize_uint8
 
@@ -59,6 +60,7 @@ class PatchStore:
         gsd: ground sample distance, metres.
         crs: the tiling CRS (as stored).
         bands: band names (``red, green, blue`` unless the store says otherwise).
+        radiometry: how scene values became the stored uint8 (mapping must do the same).
 
     Raises:
         FileNotFoundError: the folder has no ``index.parquet`` (absent or incomplete store).
@@ -105,6 +107,8 @@ class PatchStore:
         self.gsd = float(attrs["gsd"])
         self.crs = str(attrs["crs"])
         self.bands: list[str] = list(attrs.get("bands", ["red", "green", "blue"]))[: shape[1]]
+        # Stores tiled before the radiometry was recorded used the default.
+        self.radiometry = Radiometry.model_validate(attrs.get("radiometry", {}))
         top = int(self.index["store_index"].max()) if len(self.index) else -1
         if top >= shape[0]:
             raise ValueError(

@@ -23,12 +23,18 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from sunet.atomic import write_text_atomic
-from sunet.bundle import BundleMeta, save_bundle
+from sunet.bundle import Bundle, BundleMeta, load_bundle, save_bundle
 from sunet.model import SUNet, load_pretrained_backbone
 from sunet.training.augment import Augmenter
 from sunet.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from sunet.training.config import RUNTIME_FIELDS, TrainConfig, load_saved_config
-from sunet.training.data import MixedBatchSampler, PatchStore, band_statistics, load_split
+from sunet.training.data import (
+    MixedBatchSampler,
+    PatchStore,
+    band_statistics,
+    file_sha256,
+    load_split,
+)
 from sunet.training.distributed import (
     agree,
     agree_min,
@@ -42,7 +48,14 @@ from sunet.training.report import finite_or_none, plot_curves, write_log
 from sunet.training.step import StepRunner, learning_rate, train_epoch
 from sunet.training.validate import validate
 
-__all__ = ["BUNDLE_NAME", "Trainer", "build_optimizer", "check_run_folder", "train"]
+__all__ = [
+    "BUNDLE_NAME",
+    "Trainer",
+    "build_optimizer",
+    "check_fine_tune",
+    "check_run_folder",
+    "train",
+]
 
 BUNDLE_NAME = "model.safetensors"
 
@@ -120,16 +133,23 @@ class Trainer:
         self.out = config.out
         if self.is_main:
             check_run_folder(config)
+        arch, cache = config.arch, config.cache_max_gb * 1e9
+        self.store = PatchStore(config.patches)
+        self.init = load_bundle(config.init_from) if config.init_from is not None else None
+        if self.init is not None:
+            check_fine_tune(self.init, self.store)
+        self.train_data = load_split(self.store, "train", arch.input_size, cache)
+        if len(self.train_data) == 0:
+            raise ValueError(f"{self.store.index_path}: no patches in the 'train' split")
+        if config.epochs is None:  # fine-tuning: the schedule is counted in steps
+            batches = max(len(self.train_data) // int(config.batch_size or 1), 1)
+            epochs = max(1, math.ceil(config.fine_tune_steps / batches))
+            self.config = config = config.model_copy(update={"epochs": epochs})
+        if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             write_text_atomic(self.out / "config.json", config.model_dump_json(indent=2))
         if world_size > 1:
             dist.barrier()
-
-        arch, cache = config.arch, config.cache_max_gb * 1e9
-        self.store = PatchStore(config.patches)
-        self.train_data = load_split(self.store, "train", arch.input_size, cache)
-        if len(self.train_data) == 0:
-            raise ValueError(f"{self.store.index_path}: no patches in the 'train' split")
         self.val_data = (
             load_split(self.store, "val", arch.input_size, cache) if self.is_main else None
         )
@@ -164,6 +184,10 @@ class Trainer:
         if ckpt is not None:
             self.model.load_state_dict(ckpt.model)
             mean, std = ckpt.state["mean"], ckpt.state["std"]
+        elif self.init is not None:
+            # The bundle's weights with the normalisation they were trained under.
+            self.model.load_state_dict(self.init.model.state_dict())
+            mean, std = list(self.init.meta.mean), list(self.init.meta.std)
         else:
             mean, std = band_statistics(self.train_data)
             if config.pretrained is not None:
@@ -171,6 +195,7 @@ class Trainer:
                 if self.is_main:
                     print(f"pretrained backbone: {note}")
         self.mean, self.std = mean, std
+        self.model.backbone.freeze(config.freeze_backbone_stages)
         self.model.to(self.device)
         self.gradnorm = GradNorm(len(self.tasks), config.gradnorm_alpha, config.gradnorm_lr)
         self.gradnorm.to(self.device)
@@ -178,7 +203,11 @@ class Trainer:
             WeightAverage(self.model, config.weight_average) if config.weight_average else None
         )
         self.optimizer = build_optimizer(self.model, config)
-        self.augmenter = Augmenter(config.seed + 1000 * (self.rank + 1)) if config.augment else None
+        self.augmenter = (
+            Augmenter(config.seed + 1000 * (self.rank + 1), appearance=config.appearance)
+            if config.augment
+            else None
+        )
         self.sampler = MixedBatchSampler(
             self.train_data.pure,
             int(config.batch_size or 0),
@@ -290,6 +319,20 @@ class Trainer:
         if stopped == "completed" and horizon() < epochs:
             stopped = "time_budget"  # the schedule was shortened to fit the budget
         return self._finish(stopped)
+
+    def _init_record(self) -> dict[str, Any] | None:
+        """What a fine-tuned model started from (recorded in its bundle)."""
+        if self.init is None:
+            return None
+        meta = self.init.meta
+        return {
+            "path": str(Path(self.init.path).resolve()),
+            "sha256": file_sha256(Path(self.init.path)),
+            "preset": meta.preset,
+            "index_hash": meta.index_hash,
+            "created": meta.created,
+            "init_from": meta.training.get("init_from"),
+        }
 
     @property
     def evaluated(self) -> SUNet:
@@ -433,6 +476,9 @@ class Trainer:
             "num_processes": self.world_size,
             "pretrained": state.get("pretrained"),
             "seed": config.seed,
+            "appearance": config.appearance if config.augment else None,
+            "init_from": self._init_record(),
+            "freeze_backbone_stages": config.freeze_backbone_stages,
         }
         return BundleMeta(
             preset=config.preset,
@@ -443,10 +489,29 @@ class Trainer:
             input_size=config.arch.input_size,
             gsd=store.gsd,
             bands=store.bands,
+            radiometry=store.radiometry,
             crs=store.crs,
             index_hash=store.hash(),
             training=training,
         )
+
+
+def check_fine_tune(init: Bundle, store: PatchStore) -> None:
+    """Refuse to fine-tune a bundle on a store it cannot read the same way it was trained."""
+    meta, problems = init.meta, []
+    if list(meta.bands) != list(store.bands):
+        problems.append(f"bands {meta.bands} vs the store's {store.bands}")
+    if meta.patch_size != store.patch_size:
+        problems.append(f"patch size {meta.patch_size} vs the store's {store.patch_size} px")
+    if not math.isclose(meta.gsd, store.gsd, rel_tol=1e-6):
+        problems.append(f"GSD {meta.gsd:g} vs the store's {store.gsd:g} m")
+    if meta.radiometry != store.radiometry:
+        problems.append(
+            f"radiometry {meta.radiometry.model_dump()} vs the store's "
+            f"{store.radiometry.model_dump()} (tile with the same --stretch/--scale-range)"
+        )
+    if problems:
+        raise ValueError(f"{init.path}: cannot fine-tune on {store.path}: {'; '.join(problems)}")
 
 
 def _run(config: TrainConfig, rank: int, world_size: int) -> Path:

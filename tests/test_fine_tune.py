@@ -1,0 +1,146 @@
+"""Fine-tuning from a bundle (``lcz-map train --init-from``) and the look-spanning augmentation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import zarr
+from fake_patch_store import write_patch_store
+from tiny_model import TINY
+
+from sunet.bundle import Predictor, load_bundle
+from sunet.cli import main
+from sunet.geo.raster import Radiometry
+from sunet.training import TrainConfig, train
+from sunet.training.augment import Augmenter
+from sunet.training.data import file_sha256
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A store and a bundle trained on it for two epochs."""
+    root = tmp_path_factory.mktemp("fine")
+    store = write_patch_store(root / "patches", n=48, patch=64)
+    bundle = train(
+        TrainConfig(
+            patches=store,
+            out=root / "base",
+            model=TINY,
+            epochs=2,
+            batch_size=8,
+            progress=False,
+            num_threads=1,
+        )  # fmt: skip
+    )
+    return store, bundle
+
+
+def test_fine_tuning_starts_from_the_bundle_and_records_it(
+    base: tuple[Path, Path], tmp_path: Path
+) -> None:
+    store, bundle = base
+    new_store = write_patch_store(tmp_path / "new", n=24, patch=64, seed=3)
+    config = TrainConfig(patches=new_store, out=tmp_path / "ft", init_from=bundle,
+                         batch_size=8, fine_tune_steps=6, progress=False, num_threads=1)  # fmt: skip
+    assert config.arch == TINY and config.lr == pytest.approx(2e-3 * 0.25)
+    assert config.max_minutes == 5.0
+    path = train(config)
+    tuned, start = load_bundle(path), load_bundle(bundle)
+    # Normalisation comes from the bundle, not from the new store.
+    assert tuned.meta.mean == start.meta.mean and tuned.meta.std == start.meta.std
+    record = tuned.meta.training["init_from"]
+    assert record["sha256"] == file_sha256(bundle)
+    assert record["index_hash"] == start.meta.index_hash
+    assert tuned.meta.index_hash != start.meta.index_hash
+    # The schedule is counted in steps: 6 steps of batches of 8.
+    batches = tuned.meta.training["train_patches"] // 8
+    saved = json.loads((tmp_path / "ft" / "config.json").read_text())
+    assert saved["epochs"] == tuned.meta.training["epochs"] == -(-6 // batches)
+    assert tuned.meta.training["steps"] == saved["epochs"] * batches
+    changed = [
+        k for k, v in tuned.model.state_dict().items()
+        if not torch.equal(v, start.model.state_dict()[k])
+    ]  # fmt: skip
+    assert changed  # it learned
+
+
+def test_frozen_stages_keep_the_bundle_weights(base: tuple[Path, Path], tmp_path: Path) -> None:
+    store, bundle = base
+    path = train(
+        TrainConfig(
+            patches=store,
+            out=tmp_path / "ft",
+            init_from=bundle,
+            batch_size=8,
+            fine_tune_steps=4,
+            freeze_backbone_stages=2,
+            loss_weights="fixed",
+            progress=False,
+            num_threads=1,
+        )  # fmt: skip
+    )
+    tuned, start = load_bundle(path).model.state_dict(), load_bundle(bundle).model.state_dict()
+    for k, v in tuned.items():
+        fixed = k.startswith(("backbone.body.patch_embed", "backbone.body.layers_0",
+                              "backbone.body.layers_1"))  # fmt: skip
+        if fixed:
+            assert torch.equal(v, start[k]), k
+    assert not torch.equal(tuned["backbone.body.layers_3.blocks.0.mlp.fc1.weight"],
+                           start["backbone.body.layers_3.blocks.0.mlp.fc1.weight"])  # fmt: skip
+
+
+def test_a_bundle_that_cannot_read_the_store_is_refused(
+    base: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, bundle = base
+    other = write_patch_store(tmp_path / "other", n=24, patch=32)
+    group = zarr.open_group(str(other / "patches.zarr"), mode="r+")
+    group.attrs["radiometry"] = {"stretch": "all", "scale_range": None}
+    code = main(["train", "--patches", str(other), "--out", str(tmp_path / "x"),
+                 "--init-from", str(bundle), "--no-progress"])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert f"{bundle}: cannot fine-tune on {other}: patch size 64 vs the store's 32 px" in err
+    assert "radiometry" in err
+    assert not (tmp_path / "x" / "model.safetensors").exists()
+    with pytest.raises(ValueError, match="fine-tuning keeps its preset"):
+        TrainConfig(patches=store, out=tmp_path / "y", init_from=bundle, preset="paper")
+    with pytest.raises(ValueError, match="GradNorm measures at the first stage"):
+        TrainConfig(patches=store, out=tmp_path / "y", init_from=bundle, freeze_backbone_stages=1)
+    with pytest.raises(ValueError, match="needs init_from"):
+        TrainConfig(patches=store, out=tmp_path / "y", freeze_backbone_stages=1)
+
+
+def test_looks_augmentation_spans_other_radiometry_and_stays_reproducible() -> None:
+    torch.manual_seed(0)
+    images = (torch.rand(32, 3, 32, 32) * 120 + 60).to(torch.uint8)
+    mild, looks = Augmenter(1)(images), Augmenter(1, appearance="looks")(images)
+    assert looks.shape == images.shape and looks.dtype == torch.float32
+    assert float(looks.min()) >= 0 and float(looks.max()) <= 255
+
+    def spread(x: torch.Tensor) -> float:
+        """How much the patches' mean colours differ from the originals'."""
+        return float((x.mean(dim=(2, 3)) - images.float().mean(dim=(2, 3))).abs().mean())
+
+    assert spread(looks) > 2 * spread(mild)
+    a = Augmenter(5, appearance="looks")
+    state = a.state()
+    first = a(images)
+    a.load_state(state)
+    torch.testing.assert_close(a(images), first)
+    with pytest.raises(ValueError, match="appearance must be one of"):
+        Augmenter(1, appearance="sepia")  # type: ignore[arg-type]
+
+
+def test_the_bundle_carries_the_store_radiometry_to_mapping(tmp_path: Path) -> None:
+    store = write_patch_store(tmp_path / "patches", n=24, patch=64)
+    group = zarr.open_group(str(store / "patches.zarr"), mode="r+")
+    group.attrs["radiometry"] = {"stretch": "all", "scale_range": None}
+    path = train(TrainConfig(patches=store, out=tmp_path / "run", model=TINY, epochs=1,
+                             batch_size=8, progress=False, num_threads=1))  # fmt: skip
+    assert Predictor(path).radiometry == Radiometry(stretch="all")
