@@ -1,4 +1,5 @@
-"""``lcz-map-districts``: one mapping run as a Prefect flow (plan -> infer -> write -> record).
+"""``lcz-map-districts``: one mapping run as a Prefect flow (plan -> score scenes -> infer ->
+write -> record).
 
 Each task wraps one function of :mod:`sunet.mapping.pipeline`, so the flow does exactly what
 ``map_districts`` / ``lcz-map map`` do. Inference spreads over Dask when ``config.workers`` (or
@@ -11,16 +12,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from sunet.mapping import MapConfig, MapReport
+from sunet.mapping.novelty import SceneNovelty
 from sunet.mapping.pipeline import (
     AreaReport,
     MapPlan,
     infer_cells,
     map_report,
     plan_map,
+    score_scenes,
     work_dir,
     write_area,
     write_record,
@@ -45,9 +48,14 @@ def write_area_task(plan: MapPlan, work: Path, slug: str) -> AreaReport:
     return write_area(plan, work, slug)
 
 
+@task(name="score-scenes", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
+def score_scenes_task(plan: MapPlan) -> list[SceneNovelty]:
+    return score_scenes(plan)
+
+
 @task(name="write-record", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
-def write_record_task(plan: MapPlan) -> Path:
-    return write_record(plan)
+def write_record_task(plan: MapPlan, scenes: list[SceneNovelty]) -> Path:
+    return write_record(plan, scenes)
 
 
 def _table(report: MapReport) -> str:
@@ -63,12 +71,19 @@ def _table(report: MapReport) -> str:
 def map_flow(config: MapConfig) -> MapReport:
     """Map the districts of ``config.districts`` from ``config.scenes`` with ``config.model``."""
     plan = plan_task(config)
+    scenes = score_scenes_task(plan)
     with work_dir(plan) as work:
         counts = infer_task(plan, work)
         # One area at a time: the GDAL settings that make outputs reproducible are global.
         areas = [write_area_task(plan, work, slug) for slug in plan.slugs]
-    write_record_task(plan)
-    report = map_report(plan, counts, areas)
+    write_record_task(plan, scenes)
+    report = map_report(plan, counts, areas, scenes)
     create_markdown_artifact(_table(report), key="lcz-map-districts", description="LCZ shares")
+    if report.scenes:
+        create_table_artifact(
+            [s.model_dump() for s in report.scenes],
+            key="lcz-scene-novelty",
+            description="How unlike the model's training data each scene looks",
+        )
     print(f"mapped {report.city.area_km2:.2f} km2 into {report.out}")
     return report

@@ -27,6 +27,7 @@ from sunet.atomic import atomic_path
 from sunet.geo.raster import Radiometry
 from sunet.lcz import CLASSES, NUM_CLASSES
 from sunet.model import SUNet, SUNetConfig, normalise, resize_uint8
+from sunet.model.novelty import FeatureProfile
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -81,6 +82,11 @@ class BundleMeta(BaseModel):
     )
     index_hash: str = Field(description="sha256 of the training store's index.parquet.")
     metrics: dict[str, Any] = Field(default_factory=dict, description="Measured metrics.")
+    novelty: dict[str, float] | None = Field(
+        default=None,
+        description="Held-out feature distances (q50, q95, q99) of the feature profile stored "
+        "beside the weights (sunet.model.novelty); None: no profile.",
+    )
     training: dict[str, Any] = Field(default_factory=dict, description="How it was trained.")
     created: str = Field(
         default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"),
@@ -90,11 +96,13 @@ class BundleMeta(BaseModel):
 
 @dataclass
 class Bundle:
-    """A loaded bundle: the model (eval mode, CPU) and its metadata."""
+    """A loaded bundle: the model (eval mode, CPU), its metadata and its training features'
+    profile (None in bundles made before profiles existed)."""
 
     path: Path
     model: SUNet
     meta: BundleMeta
+    profile: FeatureProfile | None = None
 
 
 def _not_a_bundle(path: Path, why: str) -> ValueError:
@@ -109,11 +117,20 @@ def _write(path: Path, tensors: Mapping[str, torch.Tensor], meta: BundleMeta) ->
     return path
 
 
-def save_bundle(path: str | os.PathLike[str], model: SUNet, meta: BundleMeta) -> Path:
-    """Write ``model``'s weights and ``meta`` to ``path`` atomically; returns the path."""
+def save_bundle(
+    path: str | os.PathLike[str],
+    model: SUNet,
+    meta: BundleMeta,
+    profile: FeatureProfile | None = None,
+) -> Path:
+    """Write ``model``'s weights, ``meta`` and the feature ``profile`` to ``path`` atomically;
+    returns the path."""
     if model.config != meta.model:
         raise ValueError(f"{path}: the model's config differs from meta.model")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if profile is not None:
+        state.update(profile.tensors())
+        meta = meta.model_copy(update={"novelty": profile.reference})
     return _write(Path(path), state, meta)
 
 
@@ -152,15 +169,16 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
     """
     path = Path(path)
     meta = read_bundle_meta(path)
-    tensors = _read_tensors(path)
+    weights, extra = FeatureProfile.split(_read_tensors(path))
     model = SUNet(meta.model)
     try:
-        model.load_state_dict(tensors, strict=True)
+        model.load_state_dict(weights, strict=True)
     except RuntimeError as e:
         first = str(e).splitlines()[1].strip() if "\n" in str(e) else str(e)
         raise _not_a_bundle(path, f"weights do not fit its model config: {first}") from e
     model.eval()
-    return Bundle(path=path, model=model, meta=meta)
+    profile = FeatureProfile.from_tensors(extra, meta.novelty)
+    return Bundle(path=path, model=model, meta=meta, profile=profile)
 
 
 def update_bundle_metrics(path: str | os.PathLike[str], metrics: Mapping[str, Any]) -> BundleMeta:
@@ -266,6 +284,30 @@ class Predictor:
     def predict_abundances(self, images: np.ndarray) -> np.ndarray:
         """MSU abundances: uint8 ``(B, bands, P, P)`` -> float32 ``(B, 17)`` (>= 0, rows sum 1)."""
         return self._run(images, "abundance")
+
+    @property
+    def profile(self) -> FeatureProfile | None:
+        """The training features' profile (None for bundles without one)."""
+        return self.bundle.profile
+
+    @torch.inference_mode()
+    def novelty(self, images: np.ndarray) -> np.ndarray:
+        """Feature distances to the training data: uint8 ``(B, bands, P, P)`` -> float32
+        ``(B,)`` (see :mod:`sunet.model.novelty`; compare with ``profile.reference``).
+
+        Raises:
+            ValueError: the bundle carries no feature profile.
+        """
+        if self.profile is None:
+            raise ValueError(f"{self.bundle.path}: this bundle has no feature profile")
+        self._check(images)
+        out = np.empty(images.shape[0], dtype=np.float32)
+        for start in range(0, images.shape[0], self.batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(images[start : start + self.batch_size]))
+            x = normalise(resize_uint8(x, self.input_size).to(self.device), self.meta.mean,
+                          self.meta.std)  # fmt: skip
+            out[start : start + len(x)] = self.profile.distances(self.model.pooled(x)).numpy()
+        return out
 
     def predict_classes(self, images: np.ndarray) -> np.ndarray:
         """PSC class probabilities: uint8 ``(B, bands, P, P)`` -> float32 ``(B, 17)``.

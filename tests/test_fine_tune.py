@@ -143,4 +143,8 @@ def test_the_bundle_carries_the_store_radiometry_to_mapping(tmp_path: Path) -> N
     group.attrs["radiometry"] = {"stretch": "all", "scale_range": None}
     path = train(TrainConfig(patches=store, out=tmp_path / "run", model=TINY, epochs=1,
                              batch_size=8, progress=False, num_threads=1))  # fmt: skip
-    assert Predictor(path).radiometry == Radiometry(stretch="all")
+    predictor = Predictor(path)
+    assert predictor.radiometry == Radiometry(stretch="all")
+    # Every trained bundle carries its training features' profile for novelty scores.
+    assert predictor.profile is not None
+    assert set(predictor.meta.novelty or {}) >= {"q50", "q95", "q99"}

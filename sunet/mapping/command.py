@@ -72,6 +72,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 def run(args: argparse.Namespace) -> int:
     from sunet.mapping import MapConfig, map_districts
+    from sunet.mapping.novelty import format_novelty
 
     config = MapConfig(
         model=args.model,
@@ -106,5 +107,7 @@ def run(args: argparse.Namespace) -> int:
         top = sorted(area.shares.items(), key=lambda kv: -kv[1])[:3]
         mix = ", ".join(f"LCZ {k} {v:.0%}" for k, v in top)
         print(f"  {area.folder.name}: {area.area_km2:.2f} km2 ({mix})")
+    for line in format_novelty(report.scenes):
+        print(line)
     print(f"wrote {report.out}")
     return 0

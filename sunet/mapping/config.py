@@ -113,6 +113,12 @@ class MapConfig(BaseModel):
         default=True,
         description="Write the grid-cell layer (all 17 abundances) into lcz_dominant.gpkg.",
     )
+    novelty_windows: int = Field(
+        default=32,
+        ge=0,
+        description="Windows per scene measured for how unlike the training data the scene "
+        "looks (sunet.mapping.novelty); 0 = do not measure.",
+    )
     base: Path | None = Field(
         default=None,
         description="An earlier map of the same districts, grid and model (its output folder). "

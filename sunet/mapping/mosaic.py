@@ -73,7 +73,8 @@ class SceneMosaic:
         self.__dict__.update(state)
         self._local = threading.local()
 
-    def _reader(self, i: int) -> SceneReader:
+    def scene_reader(self, i: int) -> SceneReader:
+        """The open reader of scene ``i`` (opened on first use, kept open per thread)."""
         open_: OrderedDict[int, tuple[ExitStack, SceneReader]] | None = getattr(
             self._local, "open", None
         )
@@ -126,7 +127,7 @@ class SceneMosaic:
         image: np.ndarray | None = None
         valid = np.zeros((height, width), dtype=bool)
         for i in self.scenes_meeting((left, bottom, right, top)):
-            img, ok = self._reader(i).read(self.crs, transform, width, height)
+            img, ok = self.scene_reader(i).read(self.crs, transform, width, height)
             if image is None:
                 image, valid = img, ok  # the first scene is 0 wherever it has no data
             else:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import rasterio
@@ -35,6 +35,7 @@ from sunet.mapping.config import MapConfig
 from sunet.mapping.districts import CITY, District, districts_in, read_districts
 from sunet.mapping.inference import map_cells
 from sunet.mapping.mosaic import SceneMosaic
+from sunet.mapping.novelty import NoveltyModel, SceneNovelty, scene_novelty
 from sunet.mapping.predictor import AbundancePredictor, load_predictor
 from sunet.mapping.products import write_area_products
 from sunet.mapping.rasters import StreamingRaster, gdal_env
@@ -55,6 +56,7 @@ __all__ = [
     "map_report",
     "plan_map",
     "scene_paths",
+    "score_scenes",
     "work_dir",
     "write_area",
     "write_record",
@@ -92,6 +94,11 @@ class MapReport(BaseModel):
     seconds: float = Field(description="Wall time of the inference pass.")
     city: AreaReport
     districts: list[AreaReport]
+    scenes: list[SceneNovelty] = Field(
+        default_factory=list,
+        description="How unlike the model's training data each scene looks (empty when the "
+        "model carries no feature profile).",
+    )
 
 
 def scene_paths(paths: list[Path]) -> list[Path]:
@@ -389,9 +396,29 @@ def write_area(plan: MapPlan, work: Path, slug: str) -> AreaReport:
     )
 
 
-def write_record(plan: MapPlan) -> Path:
-    """Save the resolved configuration as ``out/config.json`` (written last: a run is complete
-    when it is there)."""
+def score_scenes(plan: MapPlan) -> list[SceneNovelty]:
+    """How unlike the model's training data each scene looks (:mod:`.novelty`); empty when the
+    model carries no feature profile or ``config.novelty_windows`` is 0."""
+    profile = getattr(plan.predictor, "profile", None)
+    if profile is None or not plan.config.novelty_windows:
+        return []
+    model = cast(NoveltyModel, plan.predictor)  # it has a profile, hence novelty()
+    with gdal_env():
+        return scene_novelty(plan.mosaic, model, profile.reference, plan.config.novelty_windows)
+
+
+NOVELTY_CSV = "scene_novelty.csv"
+
+
+def write_record(plan: MapPlan, scenes: list[SceneNovelty] | None = None) -> Path:
+    """Save the scene scores as ``out/scene_novelty.csv`` and the resolved configuration as
+    ``out/config.json`` (written last: a run is complete when it is there)."""
+    if scenes:
+        columns = list(SceneNovelty.model_fields)
+        lines = [",".join(columns)] + [
+            ",".join("" if v is None else str(v) for v in s.model_dump().values()) for s in scenes
+        ]
+        write_text_atomic(plan.out / NOVELTY_CSV, "\n".join(lines) + "\n")
     return write_text_atomic(plan.out / "config.json", json.dumps(plan.record(), indent=2) + "\n")
 
 
@@ -414,16 +441,22 @@ def map_districts(
         FileNotFoundError / ValueError: one line naming the bad input.
     """
     plan = plan_map(config, predictor)
+    scenes = score_scenes(plan)
     with work_dir(plan) as work:
         counts = infer_cells(plan, work, client)
         areas = [write_area(plan, work, slug) for slug in plan.slugs]
-    write_record(plan)
-    return map_report(plan, counts, areas)
+    write_record(plan, scenes)
+    return map_report(plan, counts, areas, scenes)
 
 
-def map_report(plan: MapPlan, counts: dict[str, float], areas: list[AreaReport]) -> MapReport:
-    """The run's report from :func:`infer_cells`' counts and :func:`write_area`'s reports (city
-    first, as in :attr:`MapPlan.slugs`)."""
+def map_report(
+    plan: MapPlan,
+    counts: dict[str, float],
+    areas: list[AreaReport],
+    scenes: list[SceneNovelty] | None = None,
+) -> MapReport:
+    """The run's report from :func:`infer_cells`' counts, :func:`write_area`'s reports (city
+    first, as in :attr:`MapPlan.slugs`) and :func:`score_scenes`' scores."""
     return MapReport(
         out=plan.out,
         crs=plan.config.crs,
@@ -434,4 +467,5 @@ def map_report(plan: MapPlan, counts: dict[str, float], areas: list[AreaReport])
         seconds=float(counts["seconds"]),
         city=areas[0],
         districts=areas[1:],
+        scenes=scenes or [],
     )

@@ -121,6 +121,10 @@ class SUNet(nn.Module):
             raise ValueError("this SU-Net has no PSC stream (trained with pure_stream=False)")
         return self.psc_head(self._pool(self.backbone(x)))
 
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """The features both heads read: the pooled last stage, ``(B, C)``."""
+        return self._pool(self.backbone(x))
+
     def forward_abundances(self, x: torch.Tensor) -> torch.Tensor:
         """MSU abundances ``(B, 17)`` only; the decoder is not run."""
         return self.abundance_head(self._pool(self.backbone(x)))

@@ -46,7 +46,7 @@ from sunet.training.ema import WeightAverage
 from sunet.training.gradnorm import GradNorm
 from sunet.training.report import finite_or_none, plot_curves, write_log
 from sunet.training.step import StepRunner, learning_rate, train_epoch
-from sunet.training.validate import validate
+from sunet.training.validate import fit_feature_profile, validate
 
 __all__ = [
     "BUNDLE_NAME",
@@ -447,7 +447,12 @@ class Trainer:
         )
         final = SUNet(self.config.arch)
         final.load_state_dict(self.best if self.best is not None else self.evaluated.state_dict())
-        save_bundle(path, final, self._meta(stopped))
+        final.to(self.device)
+        profile = fit_feature_profile(
+            final, self.train_data, self.val_data, self.mean, self.std, self.device,
+            2 * int(self.config.batch_size or 1),
+        )  # fmt: skip
+        save_bundle(path, final.cpu(), self._meta(stopped), profile)
         return path
 
     def _meta(self, stopped: str) -> BundleMeta:

@@ -20,10 +20,11 @@ import numpy as np
 import torch
 
 from sunet.model import SUNet, normalise
+from sunet.model.novelty import FeatureProfile
 from sunet.training.data import SplitData
 from sunet.training.losses import abundance_loss, psc_loss, reconstruction_loss
 
-__all__ = ["validate"]
+__all__ = ["fit_feature_profile", "validate"]
 
 
 @torch.no_grad()
@@ -78,3 +79,34 @@ def validate(
     parts = [v for v in parts if not math.isnan(v)]
     result.update(val_oa=oa, val_mae=mae, val_score=-sum(parts) if parts else math.nan)
     return result
+
+
+@torch.no_grad()
+def fit_feature_profile(
+    model: SUNet,
+    train: SplitData,
+    held_out: SplitData | None,
+    mean: list[float],
+    std: list[float],
+    device: torch.device,
+    batch_size: int,
+    max_patches: int = 2048,
+) -> FeatureProfile:
+    """The profile of the features the heads read (:mod:`sunet.model.novelty`): fitted on at
+    most ``max_patches`` evenly spaced training patches, judged on the held-out ones."""
+    was_training = model.training
+    model.eval()
+
+    def features(data: SplitData) -> torch.Tensor:
+        rows = np.linspace(0, len(data) - 1, min(len(data), max_patches)).astype(np.int64)
+        parts = []
+        for start in range(0, len(rows), batch_size):
+            x = normalise(data.images(rows[start : start + batch_size]).to(device), mean, std)
+            parts.append(model.pooled(x).float().cpu())
+        return torch.cat(parts)
+
+    try:
+        held = features(held_out) if held_out is not None and len(held_out) >= 2 else None
+        return FeatureProfile.fit(features(train), held)
+    finally:
+        model.train(was_training)
