@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("sunet.bundle_command", "print a model bundle's metadata"),
     "map": ("sunet.mapping.command", "map district LCZ abundances from scenes"),
     "remap": ("sunet.operations.command", "remap when new imagery arrives (map versions)"),
+    "suggest": ("sunet.mapping.suggest_command", "suggest where to label next"),
 }
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "categorized_vector_qml",
     "paletted_raster_qml",
     "pseudocolor_raster_qml",
+    "suggestion_qml",
 ]
 
 _QGIS_VERSION = "3.22.0"
@@ -154,7 +155,15 @@ def _stops(ramp: Sequence[tuple[float, str]]) -> str:
     return ":".join(f"{p:g};{_rgba(c)}" for p, c in ramp[1:-1])
 
 
-def _fill_symbol(parent: ET.Element, name: str, colour: str, outline: bool) -> None:
+def _fill_symbol(
+    parent: ET.Element,
+    name: str,
+    colour: str,
+    outline: bool,
+    fill: bool = True,
+    outline_colour: str = "35,35,35,255",
+    outline_width: float = 0.1,
+) -> None:
     sym = ET.SubElement(
         parent, "symbol", type="fill", name=name, alpha="1", clip_to_extent="1", force_rhr="0"
     )
@@ -164,11 +173,11 @@ def _fill_symbol(parent: ET.Element, name: str, colour: str, outline: bool) -> N
         "joinstyle": "bevel",
         "offset": "0,0",
         "offset_unit": "MM",
-        "outline_color": "35,35,35,255",
+        "outline_color": outline_colour,
         "outline_style": "solid" if outline else "no",
-        "outline_width": "0.1",
+        "outline_width": f"{outline_width:g}",
         "outline_width_unit": "MM",
-        "style": "solid",
+        "style": "solid" if fill else "no",
     }
     # QGIS 3.22 reads the <Option> map; the <prop> list is what older readers understand.
     opts = ET.SubElement(layer, "Option", type="Map")
@@ -193,6 +202,34 @@ def categorized_vector_qml(attribute: str, outline: bool = False) -> str:
             type="long",
         )  # fmt: skip
         _fill_symbol(symbols, str(i), c.colour, outline)
+    ET.SubElement(root, "blendMode").text = "0"
+    ET.SubElement(root, "featureBlendMode").text = "0"
+    ET.SubElement(root, "layerGeometryType").text = "2"
+    return _serialise(root)
+
+
+def suggestion_qml(label_field: str = "rank") -> str:
+    """Places to label: unfilled magenta squares, each labelled with ``label_field``."""
+    root = _document("Symbology|Labeling")
+    root.set("labelsEnabled", "1")
+    ren = ET.SubElement(
+        root, "renderer-v2", type="singleSymbol", symbollevels="0", enableorderby="0",
+        forceraster="0", referencescale="-1",
+    )  # fmt: skip
+    symbols = ET.SubElement(ren, "symbols")
+    _fill_symbol(symbols, "0", "#ff00ff", outline=True, fill=False,
+                 outline_colour="255,0,255,255", outline_width=0.7)  # fmt: skip
+    labeling = ET.SubElement(root, "labeling", type="simple")
+    settings = ET.SubElement(labeling, "settings", calloutType="simple")
+    style = ET.SubElement(
+        settings, "text-style", fieldName=label_field, isExpression="0", fontSize="10",
+        fontSizeUnit="Point", fontWeight="75", textColor="255,0,255,255", textOpacity="1",
+        namedStyle="Bold", fontFamily="Sans Serif",
+    )  # fmt: skip
+    ET.SubElement(style, "text-buffer", bufferDraw="1", bufferSize="1", bufferSizeUnits="MM",
+                  bufferColor="255,255,255,255", bufferOpacity="1")  # fmt: skip
+    ET.SubElement(settings, "placement", placement="1", offsetType="0", dist="0")
+    ET.SubElement(settings, "rendering", obstacle="1", drawLabels="1", scaleVisibility="0")
     ET.SubElement(root, "blendMode").text = "0"
     ET.SubElement(root, "featureBlendMode").text = "0"
     ET.SubElement(root, "layerGeometryType").text = "2"
