@@ -91,6 +91,15 @@ def evaluate_task(bundle: Path, patches: Path, out: Path) -> dict[str, Any]:
         return {}
 
 
+@task(name="assess-map", cache_policy=NO_CACHE)
+def assess_task(built: Path, reference: Path, field: str) -> dict[str, Any]:
+    """Assess the new map against reference polygons, into the version's ``assessment/``."""
+    from sunet.evaluation.assess import AssessConfig, assess
+
+    config = AssessConfig(map=built, reference=reference, field=field, out=built / "assessment")
+    return assess(config).model_dump(mode="json")
+
+
 @task(name="plan-remap", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
 def plan_task(config: RemapConfig) -> RemapPlan:
     """Ingest the inbox, scan scenes, compare with the latest version (file I/O: retried)."""
@@ -207,7 +216,12 @@ def model_for(
 ) -> tuple[Path, Path | None]:
     """The bundle to map with (given, trained earlier on the same labels, or trained now), and
     the patch store if one was made now."""
-    options = {**tiling.model_dump(mode="json"), "crs": crs}
+    options: dict[str, Any] = {**tiling.model_dump(mode="json"), "crs": crs}
+    start = getattr(training, "init_from", None)
+    if start is not None:  # a model fine-tuned from another bundle is a different model
+        from sunet.training.data import file_sha256
+
+        options["init_from"] = file_sha256(Path(start))
     key = labels_key(data.labels, options) if data.labels is not None else None
     choice = choose_model(model, out / "work" / "models", key, BUNDLE_NAME)
     print(f"model: {choice.reason}")
@@ -236,6 +250,9 @@ def lcz_map(
     district_field: str = "name",
     district_names: list[str] | None = None,
     model: Path | None = None,
+    init_from: Path | None = None,
+    reference: Path | None = None,
+    reference_field: str = "lcz",
     crs: str = "auto",
     inbox: Path | None = None,
     settle_seconds: float = 30.0,
@@ -261,6 +278,12 @@ def lcz_map(
         district_names: Map only these districts (None = every district in the file).
         model: Model bundle to map with; None = train one, or reuse the one trained on the
             same labels.
+        init_from: When a model is trained: fine-tune this bundle (e.g. one trained on
+            another city) on the labels instead of training from scratch.
+        reference: Independent reference polygons: every new map version is assessed against
+            them (OA, kappa, WUDAPT figures with bootstrap intervals), published as an artifact
+            and saved in the version's assessment/.
+        reference_field: Field of the reference polygons holding the LCZ label.
         crs: Metric CRS of patches and maps: 'auto' (UTM zone) or e.g. 'EPSG:32650'.
         inbox: Folder where new scenes arrive; moved into scenes_dir once settled.
         settle_seconds: An inbox file must be unchanged this long before it is taken.
@@ -280,8 +303,11 @@ def lcz_map(
     if inbox is not None:
         inbox.mkdir(parents=True, exist_ok=True)
     runner = task_runner(dask_address, dask_workers)
+    training = training or TrainOptions()
+    if init_from is not None:
+        training = training.model_copy(update={"init_from": init_from})
     bundle, store = model_for(
-        data, out, model, crs, tiling or TileOptions(), training or TrainOptions(), evaluate, runner
+        data, out, model, crs, tiling or TileOptions(), training, evaluate, runner
     )
     publish_model_report(city, bundle, store)
     config = RemapConfig(
@@ -298,12 +324,18 @@ def lcz_map(
         keep_versions=keep_versions,
         mapping=mapping or MapOptions(),
     )
-    return remap_flow.with_options(task_runner=runner)(config, city)
+    return remap_flow.with_options(task_runner=runner)(config, city, reference, reference_field)
 
 
 @flow(name="lcz-remap", log_prints=True)
-def remap_flow(config: RemapConfig, city: str = "city") -> dict[str, Any]:
-    """Plan, map and publish one map version, then report it (the map half of ``lcz-map``)."""
+def remap_flow(
+    config: RemapConfig,
+    city: str = "city",
+    reference: Path | None = None,
+    reference_field: str = "lcz",
+) -> dict[str, Any]:
+    """Plan, map, assess (with ``reference``) and publish one map version, then report it (the
+    map half of ``lcz-map``)."""
     plan = plan_task(config)
     print(f"plan: {plan.mode}: {plan.reason}")
     result: dict[str, Any] = {"plan": plan.to_json(), "version": None, "model": str(config.model)}
@@ -313,9 +345,12 @@ def remap_flow(config: RemapConfig, city: str = "city") -> dict[str, Any]:
     built = Path(config.out) / "versions" / f".build-{key[:16]}"
     _forget_other_builds(built)
     report = map_task.with_options(refresh_cache=not built.is_dir())(plan, built)
+    assessment = assess_task(built, reference, reference_field) if reference else None
     version, changes_md = publish_task(plan, built, report)
     result["version"] = version.name
-    publish_map_report(city, plan, version, changes_md)
+    if assessment is not None:
+        result["assessment"] = assessment["figures"]
+    publish_map_report(city, plan, version, changes_md, report, assessment)
     print(f"published {version.name} ({plan.mode}) at {version.path}")
     return result
 
@@ -347,12 +382,39 @@ def publish_model_report(city: str, bundle: Path, store: Path | None) -> None:
 
 
 def publish_map_report(
-    city: str, plan: RemapPlan, version: MapVersion, changes_md: Path | None
+    city: str,
+    plan: RemapPlan,
+    version: MapVersion,
+    changes_md: Path | None,
+    report: MapReport | None = None,
+    assessment: dict[str, Any] | None = None,
 ) -> None:
-    """Artifacts of a new map version: quicklook and classes per district, and the changes."""
+    """Artifacts of a new map version: quicklook and classes per district, the changes, how
+    unlike the training data each scene looks, and the assessment against reference polygons."""
     create_markdown_artifact(
         _map_markdown(city, plan, version), key=f"{city}-map", description=f"LCZ map {version.name}"
     )
+    if report is not None and report.scenes:
+        flagged = sum(s.flagged for s in report.scenes)
+        create_table_artifact(
+            [s.model_dump() for s in report.scenes],
+            key=f"{city}-scene-novelty",
+            description=f"{flagged} of {len(report.scenes)} scenes unlike the model's training "
+            "data (unfamiliar_share: windows beyond its held-out 99th percentile)",
+        )
+    if assessment is not None:
+        rows = [
+            {"figure": k, "value": v, "low": assessment["intervals"][k][0],
+             "high": assessment["intervals"][k][1]}
+            for k, v in assessment["figures"].items()
+        ]  # fmt: skip
+        create_table_artifact(
+            rows,
+            key=f"{city}-assessment",
+            description=f"{version.name} against {assessment['reference']}: "
+            f"{assessment['cells']} cells in {assessment['polygons']} polygons "
+            f"({round(100 * assessment['confidence'])} % bootstrap intervals)",
+        )
     if changes_md is not None and changes_md.is_file():
         before = plan.previous.name if plan.previous else "?"
         create_markdown_artifact(

@@ -119,3 +119,43 @@ def test_watcher_announces_settled_imagery(
     assert event["event"] == "lcz.imagery.arrived"
     assert event["resource"]["prefect.resource.id"] == "lcz.city.wuhan"
     assert event["payload"] == {"scenes": ["new.tif"], "count": 1}
+
+
+@pytest.mark.slow
+def test_fine_tunes_from_a_bundle_and_assesses_each_version(harness: None, tmp_path: Path) -> None:
+    import geopandas as gpd
+    import shapely
+
+    from flows.lcz_map import TileOptions, TrainOptions, lcz_map
+    from sunet.bundle import read_bundle_meta
+
+    (tmp_path / "scenes").mkdir()
+    split_scene(tmp_path / "scenes" / "a.tif", 2, 17, size=512)
+    districts = write_districts(
+        tmp_path / "districts.gpkg", {"Hanyang": (LEFT + 32, TOP - 480, LEFT + 480, TOP - 32)}
+    )
+    halves = [shapely.box(LEFT, TOP - 512, LEFT + 256, TOP), shapely.box(LEFT + 256, TOP - 512,
+                                                                        LEFT + 512, TOP)]  # fmt: skip
+    gpd.GeoDataFrame({"lcz": ["2", "G"]}, geometry=halves, crs=32650).to_crs(4326).to_file(
+        tmp_path / "labels.gpkg", layer="labels"
+    )
+    start = _bundle(tmp_path / "start.safetensors")
+    result = lcz_map(
+        city="test",
+        out=tmp_path / "map",
+        scenes_dir=tmp_path / "scenes",
+        labels=tmp_path / "labels.gpkg",
+        districts=districts,
+        init_from=start,
+        reference=tmp_path / "labels.gpkg",
+        crs="EPSG:32650",
+        tiling=TileOptions(patch=32, block=2),
+        training=TrainOptions(fine_tune_steps=4, batch_size=8, progress=False, num_threads=1),
+        mapping=MapOptions(stride=16, progress=False, cells_layer=False),
+        evaluate=False,
+        dask_workers=0,
+    )
+    trained = next((tmp_path / "map" / "work" / "models").glob("*/model.safetensors"))
+    assert read_bundle_meta(trained).training["init_from"]["index_hash"] == "0" * 64
+    assert (tmp_path / "map" / "latest" / "assessment" / "assessment.json").is_file()
+    assert set(result["assessment"]) >= {"oa", "kappa", "oa_weighted"}
