@@ -20,6 +20,8 @@ def _bands(values: list[str] | None) -> list[int] | None:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from sunet.mapping.config import MapConfig
+
     p = subparsers.add_parser(
         "map",
         help="map LCZ abundances of districts from scenes with a model bundle",
@@ -54,6 +56,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         "--min-valid", type=float, default=0.5, help="imagery share a window and a cell need"
     )
     p.add_argument("--no-cells", action="store_true", help="skip the GPKG grid-cell layer")
+    p.add_argument(
+        "--novelty-windows",
+        type=int,
+        default=MapConfig.model_fields["novelty_windows"].default,
+        metavar="N",
+        help="windows per scene measured for how unlike the training data it looks "
+        "(default %(default)s; 0 = skip)",
+    )
     p.add_argument(
         "--base",
         type=Path,
@@ -91,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         min_window_valid=args.min_valid,
         min_cell_valid=args.min_valid,
         cells_layer=not args.no_cells,
+        novelty_windows=args.novelty_windows,
         base=args.base,
         update_area=args.update_area,
         progress=not args.quiet,
