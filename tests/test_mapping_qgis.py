@@ -14,6 +14,19 @@ from sunet.mapping import MapConfig, map_districts
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 SCRIPT = Path(__file__).parent / "qgis" / "check_outputs.py"
+SUGGESTIONS_SCRIPT = Path(__file__).parent / "qgis" / "check_suggestions.py"
+
+
+def _system_python(script: Path, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    return subprocess.run(
+        [SYSTEM_PYTHON, str(script), *args],
+        capture_output=True,
+        text=True,
+        env={**env, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(cwd)},
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def _has_pyqgis() -> bool:
@@ -41,18 +54,28 @@ def test_outputs_open_valid_and_styled_in_qgis(tmp_path: Path) -> None:
     config = MapConfig(scenes=[scene], districts=districts, out=out, progress=False)
     map_districts(config, ColourPredictor({2: lcz_rgb(2), 17: lcz_rgb(17)}))
 
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    proc = subprocess.run(
-        [SYSTEM_PYTHON, str(SCRIPT), str(out)],
-        capture_output=True,
-        text=True,
-        env={**env, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(tmp_path)},
-        cwd=tmp_path,
-        timeout=300,
-    )
+    proc = _system_python(SCRIPT, [str(out)], tmp_path)
     lines = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
     assert lines, proc.stderr[-2000:]
     failed = [x for x in lines[:-1] if not x["ok"]]
     assert not failed, failed
     assert lines[-1] == {"checked": 3 * 6, "failed": 0}
     assert proc.returncode == 0
+
+
+@pytest.mark.qgis
+@pytest.mark.skipif(not _has_pyqgis(), reason="system python3 cannot import qgis.core")
+def test_suggestions_open_styled_and_labelled_in_qgis(tmp_path: Path) -> None:
+    from sunet.mapping.suggest import SuggestConfig, suggest
+
+    scene = split_scene(tmp_path / "scene.tif", left_code=2, right_code=17)
+    districts = write_districts(
+        tmp_path / "districts.gpkg", {"All": (LEFT, TOP - 512, LEFT + 512, TOP)}
+    )
+    out = tmp_path / "out"
+    config = MapConfig(scenes=[scene], districts=districts, out=out, progress=False)
+    map_districts(config, ColourPredictor({2: lcz_rgb(2), 17: lcz_rgb(17)}))
+    suggest(SuggestConfig(map=out, n=5, out=tmp_path / "s.gpkg", use_model=False))
+    proc = _system_python(SUGGESTIONS_SCRIPT, [str(tmp_path / "s.gpkg")], tmp_path)
+    (line,) = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
+    assert line["ok"] and line["features"] == 5 and line["label_field"] == "rank", line
