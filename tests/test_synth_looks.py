@@ -135,9 +135,26 @@ def test_command_lists_and_uses_looks(tmp_path: Path, capsys: pytest.CaptureFixt
     synth_command.add_parser(parser.add_subparsers(dest="command"))
     assert synth_command.run(parser.parse_args(["synth", "--list-looks"])) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in listed] == list(LOOKS)
+    assert [line.split()[0] for line in listed] == [*LOOKS, "random"]
     args = parser.parse_args(["synth", "--out", str(tmp_path / "c"), "--size", "256",
                               "--scenes", "1", "--look", "winter", "--quiet"])  # fmt: skip
     assert synth_command.run(args) == 0
     with rasterio.open(tmp_path / "c/scenes/scene_000_000.tif") as src:
         assert src.tags()["look"] == "winter"
+
+
+def test_random_looks_differ_per_scene_and_repeat_per_seed(tmp_path: Path) -> None:
+    config = SynthConfig(seed=SEED, scenes=4, size_px=256, looks=["random"])
+    first = generate_city(config, tmp_path / "a")
+    again = generate_city(config, tmp_path / "b")
+    names = [s.look for s in first.scenes]
+    assert names == ["random-000-000", "random-000-001", "random-001-000", "random-001-001"]
+    assert len({first.looks[n].model_dump_json(exclude={"name"}) for n in names}) == 4
+    assert first.looks == again.looks
+    for scene in first.scenes:
+        a = (tmp_path / "a" / scene.path).read_bytes()
+        assert a == (tmp_path / "b" / scene.path).read_bytes()
+    reference = gpd.read_file(tmp_path / "a" / "labels.gpkg")
+    default = generate_city(SynthConfig(seed=SEED, scenes=4, size_px=256), tmp_path / "d")
+    assert default.label_polygons == first.label_polygons
+    assert list(gpd.read_file(tmp_path / "d" / "labels.gpkg")["lcz"]) == list(reference["lcz"])

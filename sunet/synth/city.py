@@ -26,7 +26,7 @@ from sunet.lcz import CLASSES, parse_lcz_values
 from sunet.synth.census import patch_census
 from sunet.synth.config import IMAGE_CRS, LABEL_CRS, PLAN_CRS, Mosaic, SynthConfig
 from sunet.synth.labels import district_polygons, label_polygons
-from sunet.synth.looks import Look, apply_look, get_look
+from sunet.synth.looks import RANDOM, Look, apply_look, get_look, random_look
 from sunet.synth.plan import build_plan
 from sunet.synth.preview import Thumbnail, write_preview
 from sunet.synth.render import render_scene
@@ -87,14 +87,26 @@ class CityManifest(BaseModel):
     )
 
 
-def scene_looks(config: SynthConfig, mosaic: Mosaic, looks: list[Look]) -> list[Look]:
+def scene_looks(config: SynthConfig, mosaic: Mosaic) -> list[Look]:
     """The look of every scene, in tile order: with several looks, the scenes are shared out
-    evenly in a seeded random order."""
-    if len(looks) == 1:
-        return [looks[0]] * len(mosaic.tiles)
-    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0x100C]))
-    order = rng.permutation(len(mosaic.tiles))
-    return [looks[int(k) % len(looks)] for k in order]
+    evenly in a seeded random order; ``random`` draws a new look for each scene it gets."""
+    specs = config.looks
+    if len(specs) == 1:
+        chosen = [specs[0]] * len(mosaic.tiles)
+    else:
+        rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0x100C]))
+        chosen = [specs[int(k) % len(specs)] for k in rng.permutation(len(mosaic.tiles))]
+    fixed = {spec: get_look(spec) for spec in set(chosen) if spec != RANDOM}
+    looks = []
+    for tile, spec in zip(mosaic.tiles, chosen, strict=True):
+        if spec == RANDOM:
+            rng = np.random.default_rng(
+                np.random.SeedSequence([config.seed, 0x4A4D, tile.row, tile.col])
+            )
+            looks.append(random_look(rng, name=f"random-{tile.row:03d}-{tile.col:03d}"))
+        else:
+            looks.append(fixed[spec])
+    return looks
 
 
 def _check_out_dir(out: Path) -> None:
@@ -136,12 +148,11 @@ def generate_city(
     factor = max(1, math.ceil(max(mosaic.width, mosaic.height) / cfg.preview_px))
     thumb = Thumbnail(mosaic.height, mosaic.width, factor, mosaic.transform)
     records: list[SceneRecord] = []
-    looks = [get_look(spec) for spec in cfg.looks]
+    looks = scene_looks(cfg, mosaic)
     looked = {look.name: apply_look(plan, look) for look in looks}
     with atomic_dir(out) as tmp:
         (tmp / "scenes").mkdir()
-        for i, (tile, look) in enumerate(zip(mosaic.tiles, scene_looks(cfg, mosaic, looks),
-                                             strict=True)):  # fmt: skip
+        for i, (tile, look) in enumerate(zip(mosaic.tiles, looks, strict=True)):
             acquisition = scene_look(cfg.seed, tile, look)
             image = render_scene(looked[look.name], acquisition, tile)
             nodata = np.zeros((tile.size, tile.size), dtype=bool)
@@ -189,7 +200,7 @@ def generate_city(
             labels.to_crs(IMAGE_CRS),
             districts.to_crs(IMAGE_CRS),
             f"Synthetic city, seed {cfg.seed}: {len(mosaic.tiles)} scenes of {cfg.size_px} px"
-            + ("" if cfg.looks == ["default"] else f", look {' + '.join(looked)}"),
+            + ("" if cfg.looks == ["default"] else f", look {' + '.join(cfg.looks)}"),
         )
         manifest = CityManifest(
             config=cfg,

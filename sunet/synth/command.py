@@ -47,8 +47,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         action="append",
         dest="looks",
         metavar="NAME",
-        help="render in this look (a built-in name or a look .json file); repeat it to share "
-        "the scenes out among several looks (default: default)",
+        help="render in this look (a built-in name, 'random' for a new random look per scene, "
+        "or a look .json file); repeat it to share the scenes out among several looks "
+        "(default: default)",
     )
     p.add_argument("--list-looks", action="store_true", help="list the built-in looks and exit")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -56,10 +57,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 def run(args: argparse.Namespace) -> int:
     if args.list_looks:
-        from sunet.synth.looks import LOOKS
+        from sunet.synth.looks import LOOKS, RANDOM
 
         for name, look in LOOKS.items():
             print(f"{name:16s} {look.summary}")
+        print(f"{RANDOM:16s} a new look drawn at random for every scene (domain randomisation)")
         return 0
     if not args.out:
         raise ValueError("--out is required")

@@ -84,9 +84,9 @@ class SynthConfig(BaseModel):
         default=["default"],
         min_length=1,
         description="How the scenes are rendered: built-in look names (lcz-map synth "
-        "--list-looks) or look JSON files. With several, the scenes are shared out among them "
-        "evenly (a mosaic of different dates or sensors); the city itself (plan, labels, "
-        "districts) is the same in every look.",
+        "--list-looks), look JSON files, or 'random' (a new random look for every scene). With "
+        "several, the scenes are shared out among them evenly (a mosaic of different dates or "
+        "sensors); the city itself (plan, labels, districts) is the same in every look.",
     )
 
     @field_validator("looks")

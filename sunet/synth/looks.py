@@ -29,12 +29,25 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from sunet.colour import hue_saturation
 from sunet.synth.palettes import PALETTE_IDS, PALETTE_LIST
 
 if TYPE_CHECKING:
     from sunet.synth.plan import CityPlan
 
-__all__ = ["LOOKS", "Look", "Tint", "apply_look", "get_look", "look_names"]
+__all__ = [
+    "LOOKS",
+    "RANDOM",
+    "Look",
+    "Tint",
+    "apply_look",
+    "get_look",
+    "look_names",
+    "random_look",
+]
+
+# The look spec that draws a new random look for every scene (see random_look).
+RANDOM = "random"
 
 RGB = tuple[float, float, float]
 Span = tuple[float, float]
@@ -270,6 +283,62 @@ def look_names() -> list[str]:
     return list(LOOKS)
 
 
+# Palettes a random look may recolour: roofs, ground, vegetation, roads.
+_RECOLOURED = ("highrise", "midrise", "tile", "metal", "shack", "industrial", "hut", "village",
+               "site", "paved", "grass", "dry", "soil", "crop", "crown", "shrub", "road")  # fmt: skip
+
+
+def _recolour(colours: np.ndarray, turn: float, saturation: float, brightness: float) -> np.ndarray:
+    """Turn the hue (radians), scale the saturation and brightness of ``(n, 3)`` RGB colours."""
+    return np.clip(hue_saturation(colours * brightness, turn, saturation), 12.0, 245.0)
+
+
+def random_look(rng: np.random.Generator, name: str = RANDOM) -> Look:
+    """A look drawn at random around ``default``: recoloured materials, another season, sun,
+    haze and sensor (for training data that spans looks, as domain randomisation does; the
+    named looks are not among the draws' targets, only somewhere inside their ranges)."""
+    palettes: dict[str, list[RGB]] = {}
+    for pal in _RECOLOURED:
+        if rng.random() < 0.5:
+            base = PALETTE_LIST[PALETTE_IDS[pal]]
+            colours = _recolour(base, rng.uniform(-0.7, 0.7), rng.uniform(0.6, 1.5),
+                                rng.uniform(0.8, 1.2))  # fmt: skip
+            palettes[pal] = [tuple(float(v) for v in c) for c in colours]  # type: ignore[misc]
+    materials: tuple[Material, ...] = ("paved", "vegetation", "soil", "water")
+    tints = {
+        material: Tint(
+            gain=tuple(float(g) for g in rng.uniform(0.85, 1.15, 3)),  # type: ignore[arg-type]
+            toward=tuple(float(t) for t in rng.uniform(40, 220, 3)),  # type: ignore[arg-type]
+            amount=float(rng.uniform(0.0, 0.35)),
+        )
+        for material in materials
+        if rng.random() < 0.6
+    }
+    season_low = float(rng.uniform(0.0, 0.7))
+    elevation_low = float(rng.uniform(20.0, 60.0))
+    coarse = rng.random() < 0.35
+    sixteen = rng.random() < 0.2
+    jpeg = not sixteen and rng.random() < 0.3
+    return Look(
+        name=name,
+        summary="drawn at random (lcz-map synth --look random)",
+        sun_elevation=(elevation_low, min(elevation_low + float(rng.uniform(5, 25)), 88.0)),
+        haze=(0.0, float(rng.uniform(0.05, 0.35))),
+        gain=(float(rng.uniform(0.75, 0.95)), float(rng.uniform(1.0, 1.25))),
+        contrast=(float(rng.uniform(0.75, 0.95)), float(rng.uniform(1.0, 1.3))),
+        season=(season_low, min(season_low + float(rng.uniform(0.1, 0.5)), 1.0)),
+        leaf_off=float(rng.uniform(0.2, 0.9)) if rng.random() < 0.4 else 0.0,
+        flooded_fields=float(rng.uniform(0.2, 0.8)) if rng.random() < 0.35 else 0.0,
+        palettes=palettes,
+        tints=tints,
+        saturation=float(rng.uniform(0.75, 1.3)),
+        sharpen=float(rng.uniform(0.2, 1.0)) if rng.random() < 0.3 else 0.0,
+        gsd_m=float(rng.uniform(1.1, 1.45)) if coarse else None,
+        bit_depth=16 if sixteen else 8,
+        jpeg_quality=int(rng.integers(40, 86)) if jpeg else None,
+    )
+
+
 def get_look(spec: str) -> Look:
     """A built-in look by name, or a look defined in a JSON file.
 
@@ -278,6 +347,8 @@ def get_look(spec: str) -> Look:
     """
     if spec in LOOKS:
         return LOOKS[spec]
+    if spec == RANDOM:
+        return random_look(np.random.default_rng(0))
     path = Path(spec)
     if path.suffix.lower() == ".json" or path.is_file():
         if not path.is_file():
@@ -290,7 +361,9 @@ def get_look(spec: str) -> Look:
                 err = e.errors()[0]
                 first = f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}"
             raise ValueError(f"{path}: not a valid look ({first})") from None
-    raise ValueError(f"unknown look {spec!r}; built-in looks: {', '.join(LOOKS)} (or a .json file)")
+    raise ValueError(
+        f"unknown look {spec!r}; built-in looks: {', '.join(LOOKS)}, {RANDOM} (or a .json file)"
+    )
 
 
 def apply_look(plan: CityPlan, look: Look) -> CityPlan:

@@ -29,13 +29,14 @@ import numpy as np
 import torch
 from PIL import Image
 
+from sunet.colour import FROM_YIQ, TO_YIQ
 from sunet.training.config import APPEARANCES, Appearance
 
 __all__ = ["Augmenter"]
 
-# RGB <-> YIQ: luma and two chroma axes, in which saturation is a scale and hue a rotation.
-_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
-_FROM_YIQ = torch.linalg.inv(_TO_YIQ)
+# RGB <-> YIQ (sunet.colour): saturation is a scale of the chroma, a hue change a rotation.
+_TO_YIQ = torch.as_tensor(TO_YIQ, dtype=torch.float32)
+_FROM_YIQ = torch.as_tensor(FROM_YIQ, dtype=torch.float32)
 _HAZE = torch.tensor([186.0, 192.0, 202.0])
 
 
