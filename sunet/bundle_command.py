@@ -58,6 +58,15 @@ def describe(path: Path) -> str:
         f"bands:         {', '.join(meta.bands)}",
         f"CRS:           {meta.crs} ({meta.crs_convention})",
         f"normalisation: mean {_fmt(meta.mean)}, std {_fmt(meta.std)} (0-255 scale)",
+        f"radiometry:    {_fmt(meta.radiometry.model_dump())} (scene values -> uint8, also "
+        "when mapping)",
+        "novelty:       "
+        + (
+            f"feature profile of {int(meta.novelty.get('fitted', 0))} training patches; held-out "
+            f"distances q50 {_fmt(meta.novelty.get('q50'))}, q99 {_fmt(meta.novelty.get('q99'))}"
+            if meta.novelty
+            else "no feature profile (map cannot score scenes)"
+        ),
         f"classes:       {len(meta.classes)} (output i = raster code i + 1): LCZ "
         + " ".join(str(c["letter"]) for c in meta.classes),
         f"training data: {meta.index_hash}",

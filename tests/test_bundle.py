@@ -159,6 +159,8 @@ def test_info_prints_the_bundle(bundle_path: Path, capsys: pytest.CaptureFixture
         "sha256:abab",
         "LCZ 1 2 3",
         "128 px patches at 1 m",
+        "radiometry:    stretch=non-uint8",
+        "no feature profile",
     ):
         assert text in out, text
     assert main(["info", "--json", str(bundle_path)]) == 0
