@@ -27,7 +27,7 @@ from sunet.atomic import atomic_path
 from sunet.geo.raster import Radiometry
 from sunet.lcz import CLASSES, NUM_CLASSES
 from sunet.model import SUNet, SUNetConfig, normalise, resize_uint8
-from sunet.model.novelty import FeatureProfile
+from sunet.model.novelty import FeatureProfile, colour_descriptors
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -84,8 +84,8 @@ class BundleMeta(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict, description="Measured metrics.")
     novelty: dict[str, float] | None = Field(
         default=None,
-        description="Held-out feature distances (q50, q95, q99) of the feature profile stored "
-        "beside the weights (sunet.model.novelty); None: no profile.",
+        description="Scale of the training-patch profile stored beside the weights (held-out "
+        "nearest-patch distances, sunet.model.novelty); None: no profile.",
     )
     training: dict[str, Any] = Field(default_factory=dict, description="How it was trained.")
     created: str = Field(
@@ -292,8 +292,9 @@ class Predictor:
 
     @torch.inference_mode()
     def novelty(self, images: np.ndarray) -> np.ndarray:
-        """Feature distances to the training data: uint8 ``(B, bands, P, P)`` -> float32
-        ``(B,)`` (see :mod:`sunet.model.novelty`; compare with ``profile.reference``).
+        """How unlike the training patches each image is: uint8 ``(B, bands, P, P)`` -> float32
+        ``(B, 2)``, the distance to the nearest training patches over the held-out median, in the
+        feature view and the colour view (:mod:`sunet.model.novelty`; about 1 when familiar).
 
         Raises:
             ValueError: the bundle carries no feature profile.
@@ -301,12 +302,15 @@ class Predictor:
         if self.profile is None:
             raise ValueError(f"{self.bundle.path}: this bundle has no feature profile")
         self._check(images)
-        out = np.empty(images.shape[0], dtype=np.float32)
+        out = np.empty((images.shape[0], 2), dtype=np.float32)
         for start in range(0, images.shape[0], self.batch_size):
             x = torch.from_numpy(np.ascontiguousarray(images[start : start + self.batch_size]))
-            x = normalise(resize_uint8(x, self.input_size).to(self.device), self.meta.mean,
-                          self.meta.std)  # fmt: skip
-            out[start : start + len(x)] = self.profile.distances(self.model.pooled(x)).numpy()
+            x = resize_uint8(x, self.input_size)
+            features = self.model.pooled(
+                normalise(x.to(self.device), self.meta.mean, self.meta.std)
+            )
+            ratios = self.profile.ratios(features, colour_descriptors(x))
+            out[start : start + len(x)] = ratios.numpy()
         return out
 
     def predict_classes(self, images: np.ndarray) -> np.ndarray:

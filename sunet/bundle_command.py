@@ -62,9 +62,9 @@ def describe(path: Path) -> str:
         "when mapping)",
         "novelty:       "
         + (
-            f"feature profile of {int(meta.novelty.get('fitted', 0))} training patches; held-out "
-            f"distances q50 {_fmt(meta.novelty.get('q50'))}, q99 {_fmt(meta.novelty.get('q99'))}"
-            if meta.novelty
+            f"profile of {int(meta.novelty.get('fitted', 0))} training patches (features and "
+            f"colours; scaled by {int(meta.novelty.get('held_out', 0))} held-out patches)"
+            if meta.novelty and "features_median" in meta.novelty
             else "no feature profile (map cannot score scenes)"
         ),
         f"classes:       {len(meta.classes)} (output i = raster code i + 1): LCZ "

@@ -147,4 +147,4 @@ def test_the_bundle_carries_the_store_radiometry_to_mapping(tmp_path: Path) -> N
     assert predictor.radiometry == Radiometry(stretch="all")
     # Every trained bundle carries its training features' profile for novelty scores.
     assert predictor.profile is not None
-    assert set(predictor.meta.novelty or {}) >= {"q50", "q95", "q99"}
+    assert set(predictor.meta.novelty or {}) >= {"features_median", "colours_median"}

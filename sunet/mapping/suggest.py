@@ -9,8 +9,9 @@ and scores every model window of it (``patch x patch`` ground pixels on the map'
   predicts may be one it misses (1 - its share of mapped cells / the largest class share);
 * **disagreement** (with the model): how much the abundances change between the eight
   rotations and mirror images of the window (mean half L1 distance to their mean);
-* **novelty** (with a model carrying a feature profile): the window's feature distance to the
-  training data, over twice the held-out 99th percentile (capped at 1).
+* **novelty** (with a model carrying a feature profile): how far the window lies from the nearest
+  training patches, in the feature or the colour view (:mod:`sunet.model.novelty`): 0 at the
+  held-out median distance, 1 at 1.5 times it or beyond.
 
 The score is their weighted mean (:data:`WEIGHTS`, renormalised over the terms available). The
 model terms are measured on the ``candidates x n`` best windows by the map terms, re-read from the
@@ -207,10 +208,9 @@ def _model_terms(
     stack = np.stack(views)  # (8, m, 17)
     mean = stack.mean(axis=0)
     terms = {"disagreement": 0.5 * np.abs(stack - mean).sum(axis=2).mean(axis=0)}
-    profile = getattr(predictor, "profile", None)
-    if profile is not None:
-        distance = predictor.novelty(batch)  # type: ignore[attr-defined]
-        terms["novelty"] = np.minimum(distance / (2.0 * profile.reference["q99"]), 1.0)
+    if getattr(predictor, "profile", None) is not None:
+        ratios = predictor.novelty(batch)  # type: ignore[attr-defined]
+        terms["novelty"] = np.clip((np.asarray(ratios).max(axis=1) - 1.0) / 0.5, 0.0, 1.0)
     return terms
 
 

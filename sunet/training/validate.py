@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from sunet.model import SUNet, normalise
-from sunet.model.novelty import FeatureProfile
+from sunet.model.novelty import KEEP, FeatureProfile, colour_descriptors
 from sunet.training.data import SplitData
 from sunet.training.losses import abundance_loss, psc_loss, reconstruction_loss
 
@@ -90,23 +90,25 @@ def fit_feature_profile(
     std: list[float],
     device: torch.device,
     batch_size: int,
-    max_patches: int = 2048,
+    max_patches: int = KEEP,
 ) -> FeatureProfile:
-    """The profile of the features the heads read (:mod:`sunet.model.novelty`): fitted on at
-    most ``max_patches`` evenly spaced training patches, judged on the held-out ones."""
+    """The training patches' profile (:mod:`sunet.model.novelty`): features and colour
+    descriptors of at most ``max_patches`` evenly spaced training patches, scaled by the
+    held-out ones."""
     was_training = model.training
     model.eval()
 
-    def features(data: SplitData) -> torch.Tensor:
+    def views(data: SplitData) -> tuple[torch.Tensor, torch.Tensor]:
         rows = np.linspace(0, len(data) - 1, min(len(data), max_patches)).astype(np.int64)
-        parts = []
+        feats, colours = [], []
         for start in range(0, len(rows), batch_size):
-            x = normalise(data.images(rows[start : start + batch_size]).to(device), mean, std)
-            parts.append(model.pooled(x).float().cpu())
-        return torch.cat(parts)
+            images = data.images(rows[start : start + batch_size])
+            colours.append(colour_descriptors(images))
+            feats.append(model.pooled(normalise(images.to(device), mean, std)).float().cpu())
+        return torch.cat(feats), torch.cat(colours)
 
     try:
-        held = features(held_out) if held_out is not None and len(held_out) >= 2 else None
-        return FeatureProfile.fit(features(train), held)
+        held = views(held_out) if held_out is not None and len(held_out) >= 2 else (None, None)
+        return FeatureProfile.fit(*views(train), *held)
     finally:
         model.train(was_training)
