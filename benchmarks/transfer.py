@@ -2,7 +2,8 @@
 
 Everything here goes through the ``lcz-map`` commands a user runs (synth, tile, train, map,
 assess, suggest); this script only chooses inputs and collects ``assessment.json`` figures into
-``ROOT/results.jsonl``. Results depend on no time budget (schedules are counted in steps).
+``ROOT/results.jsonl``. Results depend on no time budget: schedules are counted in steps, and
+fine-tuning runs with ``--max-minutes 0`` (its wall time is recorded beside the figures).
 
     python -m benchmarks.transfer cities                  # seed-1 city in every look
     python -m benchmarks.transfer split                   # its polygons: pool / test halves
@@ -144,8 +145,8 @@ def fine_tune(model: Path, name: str, look: str, fraction: float, seed: int = 0)
     seconds = 0.0
     if not (out / "train" / "model.safetensors").is_file():
         seconds = _run("train", "--patches", str(store), "--out", str(out / "train"),
-                       "--init-from", str(model), "--nproc", "2", "--threads", "1",
-                       "--no-progress")  # fmt: skip
+                       "--init-from", str(model), "--max-minutes", "0", "--nproc", "2",
+                       "--threads", "1", "--no-progress")  # fmt: skip
     figures = map_and_assess(out / "train" / "model.safetensors", look, out)
     _record({"kind": "fine-tune", "model": name, "look": look, "fraction": fraction,
              "seed": seed, "polygons_used": len(labels), "train_seconds": seconds,
@@ -187,8 +188,8 @@ def loop(model: Path, name: str, look: str, n: int, strategy: str, seed: int = 0
     seconds = 0.0
     if not (out / "train" / "model.safetensors").is_file():
         seconds = _run("train", "--patches", str(store), "--out", str(out / "train"),
-                       "--init-from", str(model), "--nproc", "2", "--threads", "1",
-                       "--no-progress")  # fmt: skip
+                       "--init-from", str(model), "--max-minutes", "0", "--nproc", "2",
+                       "--threads", "1", "--no-progress")  # fmt: skip
     figures = map_and_assess(out / "train" / "model.safetensors", look, out)
     area = float(shapely.union_all(clipped.geometry.to_numpy()).area) / 1e6
     _record({"kind": "loop", "model": name, "look": look, "strategy": strategy, "n": n,

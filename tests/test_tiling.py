@@ -303,3 +303,14 @@ def test_every_scene_stretched_is_recorded_for_mapping(
     assert not np.array_equal(a, b)
     # A stretched patch spans the scene's 2-98 percentile range: wider than the raw one.
     assert np.percentile(b, 99) - np.percentile(b, 1) > np.percentile(a, 99) - np.percentile(a, 1)
+
+
+def test_a_scene_no_label_reaches_is_tiled_as_empty(
+    city: dict[str, Path], tmp_path: Path, scene_at: Callable[..., Path]
+) -> None:
+    """Sparse labels (a few polygons of a new city) leave most scenes without any."""
+    scene_at(city["root"] / "scenes" / "far.tif", crs=3857, centre_lonlat=(WUHAN[0] + 0.03, WUHAN[1]),
+             size_px=300, seed=3)  # fmt: skip
+    report = tile(_config(city, tmp_path / "out"))
+    assert report.scenes == 3 and report.patches_per_scene["far"] == 0
+    assert report.patches > 0

@@ -151,8 +151,12 @@ def _scene_job(
     job_cells = tuple(c for c, ok in zip(cells, with_labels, strict=True) if ok)
     # Labels near the job's cells (not its footprint): a cell's labelled share must come out
     # the same from every scene that covers part of it.
-    area = shapely.box(*shapely.total_bounds(_cell_boxes(grid, job_cells)))
-    near = label_set.subset(area if job_cells else shapely.Point())
+    area = (
+        shapely.box(*shapely.total_bounds(_cell_boxes(grid, job_cells)))
+        if job_cells
+        else shapely.Point()  # no label touches this scene's cells: it has nothing to tile
+    )
+    near = label_set.subset(area)
     job = SceneJob(
         scene=info,
         grid=grid,
