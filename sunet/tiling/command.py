@@ -26,6 +26,8 @@ def _range(text: str) -> tuple[float, float]:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from sunet.tiling.config import TileConfig
+
     p = subparsers.add_parser(
         "tile",
         help="cut scenes and label polygons into a patch store for training",
@@ -51,9 +53,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--scale-range", type=_range, default=None, metavar="LOW,HIGH",
                    help="fixed range mapped onto 0-255 for non-uint8 scenes "
                    "(default: each scene's 2-98 percentile stretch)")  # fmt: skip
-    p.add_argument("--stretch", choices=("non-uint8", "all"), default="non-uint8",
-                   help="scenes stretched to their own 2-98 percentiles per band: non-uint8 "
-                   "(default) or all (per-scene radiometric normalisation)")  # fmt: skip
+    p.add_argument("--stretch", choices=("non-uint8", "all"),
+                   default=TileConfig.model_fields["stretch"].default,
+                   help="scenes stretched to their own 2-98 percentiles per band: all (default; "
+                   "a per-scene radiometric normalisation) or non-uint8 (8-bit as is)")  # fmt: skip
     p.add_argument("--purity", type=float, default=0.95, help="purity of a pure patch (0.95)")
     p.add_argument("--min-labelled", type=float, default=0.5,
                    help="drop patches with a smaller labelled share (0.5)")  # fmt: skip

@@ -46,10 +46,10 @@ class TileConfig(BaseModel):
         "scene's 2-98 percentile stretch.",
     )
     stretch: Literal["non-uint8", "all"] = Field(
-        default="non-uint8",
-        description="Scenes that get their own 2-98 percentile stretch per band: those not "
-        "8-bit, or all (a per-scene radiometric normalisation; the model bundle carries it to "
-        "mapping).",
+        default="all",
+        description="Scenes that get their own 2-98 percentile stretch per band: all (a "
+        "per-scene radiometric normalisation, which made models map other looks far better), "
+        "or only those not 8-bit; the model bundle carries the choice to mapping.",
     )
     purity: float = Field(
         default=0.95,

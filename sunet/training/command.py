@@ -54,9 +54,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument(
         "--appearance",
         choices=APPEARANCES,
-        help="radiometric augmentation: mild (brightness, contrast, band gain) or looks (also "
-        "gamma, saturation, hue, haze, blur/sharpening, noise, JPEG: for other cities, seasons "
-        "and sensors)",
+        help="radiometric augmentation: looks (default: brightness, contrast, band gain, gamma, "
+        "saturation, hue, haze, blur/sharpening, noise, JPEG: for other cities, seasons and "
+        "sensors) or mild (the first three, narrower)",
     )
     p.add_argument("--loss-weights", choices=["gradnorm", "fixed"], default="gradnorm")
     p.add_argument(

@@ -136,10 +136,10 @@ class TrainConfig(BaseModel):
         default=True, description="D4 flips/rotations and radiometric jitter (`appearance`)."
     )
     appearance: Appearance = Field(
-        default="mild",
-        description="Radiometric augmentation: 'mild' (brightness, contrast, band gain) or "
-        "'looks' (also gamma, saturation, hue, haze, blur/sharpening, noise and JPEG: spans "
-        "other cities, seasons and sensors).",
+        default="looks",
+        description="Radiometric augmentation: 'looks' (brightness, contrast, band gain, gamma, "
+        "saturation, hue, haze, blur/sharpening, noise and JPEG: spans other cities, seasons "
+        "and sensors) or 'mild' (the first three, narrower).",
     )
     init_from: Path | None = Field(
         default=None,
