@@ -184,7 +184,9 @@ def loop(model: Path, name: str, look: str, n: int, strategy: str, seed: int = 0
     # The analyst draws what lies in each square: the truth there, from the pool only.
     clipped = gpd.overlay(pool, squares[["geometry"]], how="intersection", keep_geom_type=True)
     clipped = clipped[clipped.geometry.area > 1.0]
-    store = _tile(clipped[["lcz", "geometry"]], look, _stretch(model), f"{name}-{strategy}-{n}-{seed}")
+    store = _tile(
+        clipped[["lcz", "geometry"]], look, _stretch(model), f"{name}-{strategy}-{n}-{seed}"
+    )
     seconds = 0.0
     if not (out / "train" / "model.safetensors").is_file():
         seconds = _run("train", "--patches", str(store), "--out", str(out / "train"),
@@ -196,17 +198,51 @@ def loop(model: Path, name: str, look: str, n: int, strategy: str, seed: int = 0
              "seed": seed, "labelled_km2": area, "train_seconds": seconds, **figures})  # fmt: skip
 
 
-def table() -> None:
-    rows = [json.loads(line) for line in (ROOT / "results.jsonl").read_text().splitlines()]
+def _cell(r: dict[str, object] | None) -> str:
+    if r is None:
+        return "-"
+    lo, hi = r["oa_ci"]  # type: ignore[misc]
+    return f"{r['oa']:.3f} [{lo:.2f}, {hi:.2f}]"
+
+
+def table(models: list[str] | None = None) -> None:
+    """Markdown tables of the latest result of every run (OA with its 95 % interval)."""
     latest: dict[tuple[object, ...], dict[str, object]] = {}
-    for r in rows:
+    for line in (ROOT / "results.jsonl").read_text().splitlines():
+        r = json.loads(line)
         key = (r["kind"], r["model"], r["look"], r.get("fraction"), r.get("strategy"),
                r.get("n"), r.get("seed"))  # fmt: skip
         latest[key] = r
-    for key, r in sorted(latest.items(), key=lambda kv: str(kv[0])):
-        lo, hi = r["oa_ci"]  # type: ignore[misc]
-        print(f"{key}: OA {r['oa']:.3f} [{lo:.3f}, {hi:.3f}] kappa {r['kappa']:.3f} "
-              f"train {r.get('train_seconds', 0):.0f}s novelty {r.get('novelty_flagged')}")  # fmt: skip
+    zero = {(k[1], k[2]): r for k, r in latest.items() if k[0] == "zero-shot"}
+    names = models or sorted({m for m, _ in zero})
+    print("| trained on | " + " | ".join(LOOKS) + " |")
+    print("|---|" + "---|" * len(LOOKS))
+    for m in names:
+        print(f"| {m} | " + " | ".join(_cell(zero.get((m, look))) for look in LOOKS) + " |")
+    tuned = [r for k, r in latest.items() if k[0] in ("fine-tune", "scratch")]
+    if tuned:
+        print()
+        print(
+            "| model | look | polygons | zero-shot | fine-tuned | train s | from scratch | train s |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+        rows = sorted({(r["model"] if r["kind"] == "fine-tune" else None, r["look"], r["fraction"])
+                       for r in tuned if r["kind"] == "fine-tune"}, key=str)  # fmt: skip
+        for m, look, fraction in rows:
+            ft = latest.get(("fine-tune", m, look, fraction, None, None, 0))
+            sc = latest.get(("scratch", m, look, fraction, None, None, 0))
+            used = ft["polygons_used"] if ft else "-"  # type: ignore[index]
+            print(f"| {m} | {look} | {fraction:.0%} ({used}) | {_cell(zero.get((m, look)))} | "
+                  f"{_cell(ft)} | {ft['train_seconds'] if ft else 0:.0f} | {_cell(sc)} | "
+                  f"{sc['train_seconds'] if sc else 0:.0f} |")  # fmt: skip
+    loops = [r for k, r in latest.items() if k[0] == "loop"]
+    if loops:
+        print()
+        print("| model | look | places | strategy | seed | labelled km2 | OA after fine-tuning |")
+        print("|---|---|---|---|---|---|---|")
+        for r in sorted(loops, key=lambda r: (str(r["look"]), str(r["strategy"]), r["seed"])):
+            print(f"| {r['model']} | {r['look']} | {r['n']} | {r['strategy']} | {r['seed']} | "
+                  f"{r['labelled_km2']:.2f} | {_cell(r)} |")  # fmt: skip
 
 
 def main() -> None:
@@ -234,7 +270,8 @@ def main() -> None:
     lp.add_argument("--strategy", choices=("informative", "random"), nargs="+",
                     default=["informative", "random"])  # fmt: skip
     lp.add_argument("--seed", type=int, default=0)
-    sub.add_parser("table")
+    tb = sub.add_parser("table")
+    tb.add_argument("--models", nargs="+", default=None)
     a = p.parse_args()
     if a.action == "cities":
         make_cities(a.looks)
@@ -252,7 +289,7 @@ def main() -> None:
         for strategy in a.strategy:
             loop(a.model, a.name, a.look, a.n, strategy, a.seed)
     else:
-        table()
+        table(a.models)
 
 
 if __name__ == "__main__":

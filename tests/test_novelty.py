@@ -132,8 +132,10 @@ def test_map_flags_the_scene_unlike_the_training_data(tmp_path: Path) -> None:
     assert [r["scene"] for r in rows] == ["a_familiar", "b_strange"]
     assert [r["flagged"] for r in rows] == ["False", "True"]
     lines = format_novelty(report.scenes)
-    assert lines[0].startswith("1 of 2 scenes look unlike the model's training data")
+    assert lines[0].startswith("likeness to the training data: the 2 scenes' windows lie x7.00")
+    assert lines[0].endswith("1 scene(s) above x1.5:")
     assert "b_strange: features x13.00, colours x6.50 (100% of 5 windows" in lines[1]
+    assert "consider fine-tuning" in lines[2]
     # A model without a profile (or novelty_windows=0) maps as before, with no scores.
     plain = map_districts(config.model_copy(update={"out": tmp_path / "o2"}),
                           ColourPredictor({2: lcz_rgb(2), 17: lcz_rgb(17)}))  # fmt: skip
