@@ -126,15 +126,8 @@ def _map_terms(abundances: np.ndarray, valid: np.ndarray) -> dict[str, np.ndarra
     entropy = -(a * np.log(p)).sum(axis=0) / math.log(NUM_CLASSES)
     share = np.bincount(top1[valid], minlength=NUM_CLASSES) / max(int(valid.sum()), 1)
     rarity = 1.0 - share / max(share.max(), 1e-12)
-    terms = {
-        "uncertainty": entropy,
-        "margin": 1.0 - (a1 - a2),
-        "rarity": rarity[top2],
-    }
-    return {k: np.where(valid, v, 0.0).astype(np.float64) for k, v in terms.items()} | {
-        "top1": top1,
-        "top2": top2,
-    }
+    terms = {"uncertainty": entropy, "margin": 1.0 - (a1 - a2), "rarity": rarity[top2]}
+    return {k: np.where(valid, v, 0.0).astype(np.float64) for k, v in terms.items()}
 
 
 def _windows(valid: np.ndarray, k: int) -> np.ndarray:
@@ -190,11 +183,11 @@ def _model_terms(
     predictor = load_predictor(model_path)
     scenes = [inspect_scene(Path(p)) for p in cfg["scenes"]]
     mosaic = SceneMosaic(scenes, crs, cfg["bands"], getattr(predictor, "radiometry", None))
+    xs, ys = _corner(transform, anchors[:, 0], anchors[:, 1])
     images = []
     try:
-        for r, c in anchors:
-            x, y = transform @ (float(c), float(r))
-            image, _ = mosaic.read(Affine(gsd, 0, x, 0, -gsd, y), patch, patch)
+        for x, y in zip(xs, ys, strict=True):
+            image, _ = mosaic.read(Affine(gsd, 0, float(x), 0, -gsd, float(y)), patch, patch)
             images.append(image)
     finally:
         mosaic.close()
