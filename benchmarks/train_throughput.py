@@ -28,7 +28,7 @@ import torch
 
 from sunet.model import SUNet
 from sunet.training.augment import Augmenter
-from sunet.training.config import TrainConfig
+from sunet.training.config import PURE_FRACTION, TrainConfig
 from sunet.training.data import (
     MixedBatchSampler,
     PatchStore,
@@ -109,7 +109,7 @@ def run(
     else:
         data = _random_split(batch_size * steps, arch.input_size, seed)
     mean, std = band_statistics(data)
-    sampler = MixedBatchSampler(data.pure, batch_size, config.pure_fraction, seed)
+    sampler = MixedBatchSampler(data.pure, batch_size, config.pure_fraction or PURE_FRACTION, seed)
     batches = [b for e in range(steps) for b in sampler.batches(e)][:steps]
     torch.manual_seed(seed)
     model = SUNet(arch)

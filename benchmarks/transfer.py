@@ -124,22 +124,27 @@ def _sample(fraction: float, seed: int) -> gpd.GeoDataFrame:
     return pool.iloc[np.random.default_rng(seed).permutation(len(pool))[:n]]
 
 
+# Least labelled share of a patch from sparse labels (see README "Another city": a patch half
+# in an unlabelled neighbour would otherwise be stored as pure).
+MIN_LABELLED = float(__import__("os").environ.get("LCZ_MIN_LABELLED", "0.9"))
+
+
 def _tile(labels: gpd.GeoDataFrame, look: str, stretch: str, name: str) -> Path:
     """The patch store of ``labels`` on the target city's scenes (shared by every run that
     uses the same labels and radiometry)."""
-    folder = ROOT / "stores" / f"{look}-{name}-{stretch}"
+    folder = ROOT / "stores" / f"{look}-{name}-{stretch}-{MIN_LABELLED:g}"
     store = folder / "patches"
     if not (store / "index.parquet").is_file():
         folder.mkdir(parents=True, exist_ok=True)
         labels.to_file(folder / "labels.gpkg", layer="labels")
         _run("tile", "--scenes", str(city(look) / "scenes"), "--labels",
              str(folder / "labels.gpkg"), "--out", str(store), "--stretch", stretch,
-             "--workers", "2")  # fmt: skip
+             "--min-labelled", str(MIN_LABELLED), "--workers", "2")  # fmt: skip
     return store
 
 
 def fine_tune(model: Path, name: str, look: str, fraction: float, seed: int = 0) -> None:
-    out = ROOT / "fine-tune" / name / look / f"{fraction:g}-{seed}"
+    out = ROOT / "fine-tune" / name / look / f"{fraction:g}-{seed}-{MIN_LABELLED:g}"
     labels = _sample(fraction, seed)
     store = _tile(labels, look, _stretch(model), f"{fraction:g}-{seed}")
     seconds = 0.0
@@ -149,13 +154,13 @@ def fine_tune(model: Path, name: str, look: str, fraction: float, seed: int = 0)
                        "--threads", "1", "--no-progress")  # fmt: skip
     figures = map_and_assess(out / "train" / "model.safetensors", look, out)
     _record({"kind": "fine-tune", "model": name, "look": look, "fraction": fraction,
-             "seed": seed, "polygons_used": len(labels), "train_seconds": seconds,
+             "seed": seed, "min_labelled": MIN_LABELLED, "polygons_used": len(labels), "train_seconds": seconds,
              **figures})  # fmt: skip
 
 
 def scratch(name: str, look: str, fraction: float, like: Path, seed: int = 0) -> None:
     """From scratch on the same labels: the preset's schedule, no time budget."""
-    out = ROOT / "scratch" / name / look / f"{fraction:g}-{seed}"
+    out = ROOT / "scratch" / name / look / f"{fraction:g}-{seed}-{MIN_LABELLED:g}"
     labels = _sample(fraction, seed)
     store = _tile(labels, look, _stretch(like), f"{fraction:g}-{seed}")
     seconds = 0.0
@@ -165,6 +170,7 @@ def scratch(name: str, look: str, fraction: float, like: Path, seed: int = 0) ->
                        "--threads", "1", "--no-progress")  # fmt: skip
     figures = map_and_assess(out / "train" / "model.safetensors", look, out)
     _record({"kind": "scratch", "model": name, "look": look, "fraction": fraction, "seed": seed,
+             "min_labelled": MIN_LABELLED,
              "polygons_used": len(labels), "train_seconds": seconds, **figures})  # fmt: skip
 
 
@@ -173,7 +179,7 @@ def loop(model: Path, name: str, look: str, n: int, strategy: str, seed: int = 0
     base = ROOT / "zero-shot" / name / look / "map"
     if not (base / "config.json").is_file():
         raise FileNotFoundError(f"{base}: run zero-shot for {name} first")
-    out = ROOT / "loop" / name / look / f"{strategy}-{n}-{seed}"
+    out = ROOT / "loop" / name / look / f"{strategy}-{n}-{seed}-{MIN_LABELLED:g}"
     out.mkdir(parents=True, exist_ok=True)
     places = out / "suggestions.gpkg"
     if not places.is_file():
@@ -195,7 +201,7 @@ def loop(model: Path, name: str, look: str, n: int, strategy: str, seed: int = 0
     figures = map_and_assess(out / "train" / "model.safetensors", look, out)
     area = float(shapely.union_all(clipped.geometry.to_numpy()).area) / 1e6
     _record({"kind": "loop", "model": name, "look": look, "strategy": strategy, "n": n,
-             "seed": seed, "labelled_km2": area, "train_seconds": seconds, **figures})  # fmt: skip
+             "seed": seed, "min_labelled": MIN_LABELLED, "labelled_km2": area, "train_seconds": seconds, **figures})  # fmt: skip
 
 
 def _cell(r: dict[str, object] | None) -> str:

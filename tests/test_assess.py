@@ -51,7 +51,9 @@ def _reference(tmp_path: Path, rows: list[tuple[object, str]]) -> Path:
     return path
 
 
-def test_figures_count_cells_and_intervals_resample_polygons(dominant: Path, tmp_path: Path) -> None:
+def test_figures_count_cells_and_intervals_resample_polygons(
+    dominant: Path, tmp_path: Path
+) -> None:
     reference = _reference(
         tmp_path,
         [

@@ -148,3 +148,34 @@ def test_the_bundle_carries_the_store_radiometry_to_mapping(tmp_path: Path) -> N
     # Every trained bundle carries its training features' profile for novelty scores.
     assert predictor.profile is not None
     assert set(predictor.meta.novelty or {}) >= {"features_median", "colours_median"}
+
+
+def test_batches_follow_a_mostly_pure_store_and_fine_tuning_keeps_the_abundance_training(
+    base: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    store, bundle = base
+    assert (
+        TrainConfig(patches=store, out=tmp_path / "a", init_from=bundle).abundances_on_pure is False
+    )
+    aop = train(TrainConfig(patches=store, out=tmp_path / "aop", model=TINY, epochs=1,
+                            batch_size=8, abundances_on_pure=True, progress=False,
+                            num_threads=1))  # fmt: skip
+    assert TrainConfig(patches=store, out=tmp_path / "b", init_from=aop).abundances_on_pure is True
+    explicit = TrainConfig(patches=store, out=tmp_path / "c", init_from=aop,
+                           abundances_on_pure=False)  # fmt: skip
+    assert explicit.abundances_on_pure is False
+    # Few polygons of a new city: mostly pure patches. Batches follow the store's share.
+    sparse = write_patch_store(tmp_path / "sparse", n=48, patch=64)
+    index = pd.read_parquet(sparse / "index.parquet")
+    index.loc[index.index[: int(0.8 * len(index))], "kind"] = "pure"
+    index.to_parquet(sparse / "index.parquet")
+    train(TrainConfig(patches=sparse, out=tmp_path / "s", model=TINY, epochs=1, batch_size=8,
+                      progress=False, num_threads=1))  # fmt: skip
+    saved = json.loads((tmp_path / "s" / "config.json").read_text())
+    share = float((index[index["split"] == "train"]["kind"] == "pure").mean())
+    assert share > 1 / 3 and saved["pure_fraction"] == pytest.approx(min(share, 0.95))
+    train(TrainConfig(patches=store, out=tmp_path / "d", model=TINY, epochs=1, batch_size=8,
+                      progress=False, num_threads=1))  # fmt: skip
+    assert json.loads((tmp_path / "d" / "config.json").read_text())["pure_fraction"] == 1 / 3

@@ -10,7 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sunet.model.config import PresetName, SUNetConfig, get_preset
 
-__all__ = ["APPEARANCES", "Appearance", "TrainConfig", "RUNTIME_FIELDS", "load_saved_config"]
+__all__ = [
+    "APPEARANCES",
+    "RESOLVED_FROM_DATA",
+    "RUNTIME_FIELDS",
+    "Appearance",
+    "TrainConfig",
+    "load_saved_config",
+]
 
 # Radiometric augmentation strengths (see sunet.training.augment).
 Appearance = Literal["mild", "looks"]
@@ -21,17 +28,23 @@ APPEARANCES: tuple[str, ...] = ("mild", "looks")
 RUNTIME_FIELDS = frozenset(
     {"epochs", "max_minutes", "resume", "progress", "device", "num_threads", "patience"}
 )
+# Fields the trainer fills in from the store when left None (saved resolved in config.json).
+RESOLVED_FROM_DATA = frozenset({"pure_fraction"})
 
 
 # Fields added after runs were first saved, with the value those runs trained with: a run folder
 # whose config.json lacks one was made by that behaviour, not by today's default.
 EARLIER_BEHAVIOUR: dict[str, object] = {
+    "pure_fraction": 1 / 3,
     "gradnorm_layer": "final-norm",
     "gradnorm_every": 1,
     "weight_average": 0.0,
     "abundances_on_pure": False,
     "appearance": "mild",
 }
+
+# Batches hold at least this share of pure patches (the paper's data is about 1 pure : 2 mixed).
+PURE_FRACTION = 1 / 3
 
 # Fine-tuning from a bundle (`init_from`): what a short schedule means, unless given.
 FINE_TUNE_STEPS = 300
@@ -129,8 +142,14 @@ class TrainConfig(BaseModel):
         description="Train the abundance head on pure patches too (their near one-hot reference "
         "abundances), not only on mixed ones as in the paper.",
     )
-    pure_fraction: float = Field(
-        default=1 / 3, description="Share of pure patches in every batch.", gt=0, lt=1
+    pure_fraction: float | None = Field(
+        default=None,
+        description="Share of pure patches in every batch; None = a third (the paper's 1 : 2), "
+        "or the training split's own pure share where that is larger (few polygons of a new "
+        "city give mostly pure patches: a fixed third would draw its few mixed ones over and "
+        "over).",
+        gt=0,
+        lt=1,
     )
     augment: bool = Field(
         default=True, description="D4 flips/rotations and radiometric jitter (`appearance`)."
@@ -214,6 +233,9 @@ class TrainConfig(BaseModel):
         self.preset = meta.preset  # type: ignore[assignment]
         self.model = meta.model
         self.pure_stream = meta.model.pure_stream
+        if "abundances_on_pure" not in self.model_fields_set:
+            # Keep training the abundance head the way the bundle's was trained.
+            self.abundances_on_pure = bool(meta.training.get("abundances_on_pure", False))
         if (
             self.freeze_backbone_stages
             and self.loss_weights == "gradnorm"

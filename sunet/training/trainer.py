@@ -27,7 +27,13 @@ from sunet.bundle import Bundle, BundleMeta, load_bundle, save_bundle
 from sunet.model import SUNet, load_pretrained_backbone
 from sunet.training.augment import Augmenter
 from sunet.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from sunet.training.config import RUNTIME_FIELDS, TrainConfig, load_saved_config
+from sunet.training.config import (
+    PURE_FRACTION,
+    RESOLVED_FROM_DATA,
+    RUNTIME_FIELDS,
+    TrainConfig,
+    load_saved_config,
+)
 from sunet.training.data import (
     MixedBatchSampler,
     PatchStore,
@@ -105,7 +111,13 @@ def check_run_folder(config: TrainConfig) -> None:
         raise FileNotFoundError(f"{saved_path}: no run to resume in {config.out}")
     saved = load_saved_config(saved_path)
     now, before = config.model_dump(mode="json"), saved.model_dump(mode="json")
-    changed = sorted(k for k in now if k not in RUNTIME_FIELDS and now[k] != before.get(k))
+    changed = sorted(
+        k
+        for k in now
+        if k not in RUNTIME_FIELDS
+        and now[k] != before.get(k)
+        and not (k in RESOLVED_FROM_DATA and now[k] is None)  # resolved as it was the first time
+    )
     if changed:
         raise ValueError(
             f"{saved_path}: cannot resume with a changed configuration ({', '.join(changed)})"
@@ -145,6 +157,10 @@ class Trainer:
             batches = max(len(self.train_data) // int(config.batch_size or 1), 1)
             epochs = max(1, math.ceil(config.fine_tune_steps / batches))
             self.config = config = config.model_copy(update={"epochs": epochs})
+        if config.pure_fraction is None:
+            share = float(self.train_data.pure.mean())
+            fraction = PURE_FRACTION if share <= PURE_FRACTION else min(share, 0.95)
+            self.config = config = config.model_copy(update={"pure_fraction": fraction})
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             write_text_atomic(self.out / "config.json", config.model_dump_json(indent=2))
@@ -211,7 +227,7 @@ class Trainer:
         self.sampler = MixedBatchSampler(
             self.train_data.pure,
             int(config.batch_size or 0),
-            config.pure_fraction,
+            float(config.pure_fraction or PURE_FRACTION),
             config.seed,
             self.rank,
             self.world_size,
