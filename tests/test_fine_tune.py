@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import zarr
 from fake_patch_store import write_patch_store
 from tiny_model import TINY
 
-from sunet.bundle import Predictor, load_bundle
+from sunet.bundle import Predictor, load_bundle, save_bundle
 from sunet.cli import main
 from sunet.geo.raster import Radiometry
 from sunet.training import TrainConfig, train
@@ -67,6 +68,17 @@ def test_fine_tuning_starts_from_the_bundle_and_records_it(
         if not torch.equal(v, start.model.state_dict()[k])
     ]  # fmt: skip
     assert changed  # it learned
+
+    # GradNorm goes on from the bundle's task weights, not from equal ones.
+    ended = {"psc": 0.2, "abundance": 0.3, "reconstruction": 2.5}
+    meta = start.meta.model_copy(
+        update={"training": {**start.meta.training, "task_weights": ended}}
+    )
+    weighted = save_bundle(tmp_path / "weighted.safetensors", start.model, meta, start.profile)
+    train(config.model_copy(update={"init_from": weighted, "out": tmp_path / "ft2"}))
+    first = pd.read_csv(tmp_path / "ft2" / "train_log.csv").iloc[0]
+    for task, weight in ended.items():
+        assert first[f"weight_{task}"] == pytest.approx(weight, abs=0.05)
 
 
 def test_frozen_stages_keep_the_bundle_weights(base: tuple[Path, Path], tmp_path: Path) -> None:

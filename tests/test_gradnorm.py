@@ -212,3 +212,13 @@ def test_abundances_train_on_pure_patches_only_when_asked() -> None:
         )  # fmt: skip
         losses[on_pure] = float(runner.losses(batch)[1].detach())
     assert losses[False] == 0.0 and losses[True] > 0.01
+
+
+def test_gradnorm_can_start_from_given_weights() -> None:
+    g = GradNorm(3)
+    g.start_from([0.1, 0.17, 2.73])
+    torch.testing.assert_close(g.weights, torch.tensor([0.1, 0.17, 2.73]))
+    g.start_from([1.0, 1.0, 2.0])  # rescaled to sum to the number of tasks
+    torch.testing.assert_close(g.weights, torch.tensor([0.75, 0.75, 1.5]))
+    with pytest.raises(ValueError, match="expected 3 task weights"):
+        g.start_from([1.0, 2.0])

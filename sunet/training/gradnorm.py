@@ -87,6 +87,15 @@ class GradNorm(nn.Module):
         """``(T,)`` positive weights summing to ``T`` (differentiable in the logits)."""
         return self.num_tasks * torch.softmax(self.logits, dim=0)
 
+    @torch.no_grad()
+    def start_from(self, weights: Sequence[float]) -> None:
+        """Start from given weights (e.g. where a run that is being fine-tuned ended) instead
+        of equal ones; they are rescaled to sum to ``T``."""
+        w = torch.as_tensor(list(weights), dtype=torch.float32).clamp_min(1e-6)
+        if w.numel() != self.num_tasks:
+            raise ValueError(f"expected {self.num_tasks} task weights, got {w.numel()}")
+        self.logits.copy_(torch.log(w / w.sum()).to(self.logits.device))
+
     def backward(
         self,
         losses: Sequence[torch.Tensor],

@@ -214,6 +214,11 @@ class Trainer:
         self.model.backbone.freeze(config.freeze_backbone_stages)
         self.model.to(self.device)
         self.gradnorm = GradNorm(len(self.tasks), config.gradnorm_alpha, config.gradnorm_lr)
+        start = self.init.meta.training.get("task_weights") if self.init is not None else None
+        if start and set(start) == set(self.tasks):
+            # Fine-tuning continues the balance the bundle ended with: equal weights would give
+            # the heads' losses ten times the weight they last had, and undo the features.
+            self.gradnorm.start_from([start[t] for t in self.tasks])
         self.gradnorm.to(self.device)
         self.average = (
             WeightAverage(self.model, config.weight_average) if config.weight_average else None
