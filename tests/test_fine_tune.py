@@ -58,6 +58,10 @@ def test_fine_tuning_starts_from_the_bundle_and_records_it(
     assert record["sha256"] == file_sha256(bundle)
     assert record["index_hash"] == start.meta.index_hash
     assert tuned.meta.index_hash != start.meta.index_hash
+    # A few new labels are too precious to hold back: every split trains, the last epoch is kept.
+    assert tuned.meta.training["train_splits"] == ["train", "val", "test"]
+    assert tuned.meta.training["train_patches"] == 24
+    assert tuned.meta.training["best_epoch"] == tuned.meta.training["epochs"]
     # The schedule is counted in steps: 6 steps of batches of 8.
     batches = tuned.meta.training["train_patches"] // 8
     saved = json.loads((tmp_path / "ft" / "config.json").read_text())

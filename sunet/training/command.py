@@ -52,6 +52,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         help=f"with --init-from: optimiser steps of the schedule (default {FINE_TUNE_STEPS})",
     )
     p.add_argument(
+        "--train-splits",
+        nargs="+",
+        choices=("train", "val", "test"),
+        help="splits of the store to train on (default: train; with --init-from all three, "
+        "keeping the last epoch)",
+    )
+    p.add_argument(
         "--appearance",
         choices=APPEARANCES,
         help="radiometric augmentation: looks (default: brightness, contrast, band gain, gamma, "
@@ -139,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         "freeze_backbone_stages": args.freeze_backbone_stages,
     }
     for name in ("preset", "gradnorm_alpha", "gradnorm_layer", "gradnorm_every", "weight_average",
-                 "fine_tune_steps", "appearance"):  # fmt: skip
+                 "fine_tune_steps", "appearance", "train_splits"):  # fmt: skip
         if getattr(args, name) is not None:
             fields[name] = getattr(args, name)
     config = TrainConfig(**fields)

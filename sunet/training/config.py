@@ -36,6 +36,7 @@ RESOLVED_FROM_DATA = frozenset({"pure_fraction"})
 # whose config.json lacks one was made by that behaviour, not by today's default.
 EARLIER_BEHAVIOUR: dict[str, object] = {
     "pure_fraction": 1 / 3,
+    "train_splits": ["train"],
     "gradnorm_layer": "final-norm",
     "gradnorm_every": 1,
     "weight_average": 0.0,
@@ -172,6 +173,13 @@ class TrainConfig(BaseModel):
         description="Keep the patch embedding and the first N backbone stages fixed (with "
         "init_from).",
     )
+    train_splits: list[Literal["train", "val", "test"]] | None = Field(
+        default=None,
+        description="Splits of the store that train the model; None = train (validation on "
+        "val picks the epoch kept), or with init_from every split (a few polygons of a new city "
+        "are too precious to hold back, and too few to pick an epoch by: the last is kept; "
+        "assess the map against independent reference polygons instead).",
+    )
     fine_tune_steps: int = Field(
         default=FINE_TUNE_STEPS,
         ge=1,
@@ -204,6 +212,8 @@ class TrainConfig(BaseModel):
             return self._resolve_fine_tune()
         if self.freeze_backbone_stages:
             raise ValueError("freeze_backbone_stages needs init_from (a model to start from)")
+        if self.train_splits is None:
+            self.train_splits = ["train"]
         preset = get_preset(self.preset)
         model = self.model or preset.model
         self.model = model.model_copy(update={"pure_stream": self.pure_stream})
@@ -257,6 +267,8 @@ class TrainConfig(BaseModel):
             self.patience = 10_000  # a few hundred steps: train them all, keep the best epoch
         if self.max_minutes is None:
             self.max_minutes = FINE_TUNE_MINUTES
+        if self.train_splits is None:
+            self.train_splits = ["train", "val", "test"]
         return self
 
     # Narrowed accessors: after validation these are never None.

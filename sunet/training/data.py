@@ -15,6 +15,7 @@ at every step; batches depend only on ``(seed, epoch)``, which makes resuming ex
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,13 +171,18 @@ class SplitData:
 
 
 def load_split(
-    store: PatchStore, split: str, input_size: int, cache_max_bytes: float = 2e9
+    store: PatchStore,
+    split: str | Sequence[str],
+    input_size: int,
+    cache_max_bytes: float = 2e9,
 ) -> SplitData:
-    """The patches of ``split`` (``train``/``val``/``test``), cached when they fit.
+    """The patches of ``split`` (``train``/``val``/``test``, or several together), cached when
+    they fit.
 
     The budget is counted at the model's input size, as the cache holds resized patches.
     """
-    rows = store.index[store.index["split"] == split]
+    splits = [split] if isinstance(split, str) else list(split)
+    rows = store.index[store.index["split"].isin(splits)]
     n = len(rows)
     bands = store.images.shape[1]
     cached = None

@@ -150,9 +150,10 @@ class Trainer:
         self.init = load_bundle(config.init_from) if config.init_from is not None else None
         if self.init is not None:
             check_fine_tune(self.init, self.store)
-        self.train_data = load_split(self.store, "train", arch.input_size, cache)
+        splits = list(config.train_splits or ["train"])
+        self.train_data = load_split(self.store, splits, arch.input_size, cache)
         if len(self.train_data) == 0:
-            raise ValueError(f"{self.store.index_path}: no patches in the 'train' split")
+            raise ValueError(f"{self.store.index_path}: no patches in the {'/'.join(splits)} split")
         if config.epochs is None:  # fine-tuning: the schedule is counted in steps
             batches = max(len(self.train_data) // int(config.batch_size or 1), 1)
             epochs = max(1, math.ceil(config.fine_tune_steps / batches))
@@ -166,8 +167,9 @@ class Trainer:
             write_text_atomic(self.out / "config.json", config.model_dump_json(indent=2))
         if world_size > 1:
             dist.barrier()
+        validate_on = self.is_main and "val" not in splits  # never on what it trains on
         self.val_data = (
-            load_split(self.store, "val", arch.input_size, cache) if self.is_main else None
+            load_split(self.store, "val", arch.input_size, cache) if validate_on else None
         )
         self.tasks = config.tasks
         self._build(arch)
@@ -496,6 +498,7 @@ class Trainer:
             "abundances_on_pure": config.abundances_on_pure,
             "task_weights": dict(zip(self.tasks, weights, strict=True)),
             "train_patches": len(self.train_data),
+            "train_splits": list(config.train_splits or ["train"]),
             "val_patches": len(self.val_data) if self.val_data is not None else 0,
             "batch_size": config.batch_size,
             "lr": config.lr,
