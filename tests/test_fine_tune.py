@@ -110,6 +110,29 @@ def test_frozen_stages_keep_the_bundle_weights(base: tuple[Path, Path], tmp_path
                            start["backbone.body.layers_3.blocks.0.mlp.fc1.weight"])  # fmt: skip
 
 
+def test_replay_mixes_the_bundle_training_patches_in(
+    base: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, bundle = base
+    new_store = write_patch_store(tmp_path / "new", n=10, patch=64, seed=3)
+    config = TrainConfig(patches=new_store, out=tmp_path / "ft", init_from=bundle, replay=store,
+                         replay_ratio=1.5, batch_size=8, fine_tune_steps=3, progress=False,
+                         num_threads=1)  # fmt: skip
+    meta = load_bundle(train(config)).meta
+    replayed = round(1.5 * 10)  # of the base store's train split, which holds more
+    assert meta.training["replay"] == {"store": str(store), "patches": replayed}
+    assert meta.training["train_patches"] == 10 + replayed
+    # The replay store must read like the bundle's own data; replay needs a bundle.
+    other = write_patch_store(tmp_path / "other", n=24, patch=32)
+    code = main(["train", "--patches", str(new_store), "--out", str(tmp_path / "x"),
+                 "--init-from", str(bundle), "--replay", str(other), "--no-progress"])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert f"cannot fine-tune on {other}: patch size 64 vs the store's 32 px" in err
+    with pytest.raises(ValueError, match="replay needs init_from"):
+        TrainConfig(patches=store, out=tmp_path / "y", replay=store)
+
+
 def test_a_bundle_that_cannot_read_the_store_is_refused(
     base: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -52,6 +52,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         help=f"with --init-from: optimiser steps of the schedule (default {FINE_TUNE_STEPS})",
     )
     p.add_argument(
+        "--replay",
+        type=Path,
+        metavar="STORE",
+        help="with --init-from: mix the train patches of this store (what the bundle learnt "
+        "from) into fine-tuning, so that the new labels add to what it knew",
+    )
+    p.add_argument(
+        "--replay-ratio",
+        type=float,
+        help="with --replay: replayed patches per new patch (default 2)",
+    )
+    p.add_argument(
         "--train-splits",
         nargs="+",
         choices=("train", "val", "test"),
@@ -146,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         "freeze_backbone_stages": args.freeze_backbone_stages,
     }
     for name in ("preset", "gradnorm_alpha", "gradnorm_layer", "gradnorm_every", "weight_average",
-                 "fine_tune_steps", "appearance", "train_splits"):  # fmt: skip
+                 "fine_tune_steps", "appearance", "train_splits", "replay", "replay_ratio"):  # fmt: skip
         if getattr(args, name) is not None:
             fields[name] = getattr(args, name)
     config = TrainConfig(**fields)

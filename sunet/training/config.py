@@ -42,6 +42,8 @@ EARLIER_BEHAVIOUR: dict[str, object] = {
     "weight_average": 0.0,
     "abundances_on_pure": False,
     "appearance": "mild",
+    "replay": None,
+    "replay_ratio": 2.0,
 }
 
 # Batches hold at least this share of pure patches (the paper's data is about 1 pure : 2 mixed).
@@ -186,6 +188,18 @@ class TrainConfig(BaseModel):
         description="With init_from and no epochs given: optimiser steps of the schedule "
         "(epochs follow from the store's size).",
     )
+    replay: Path | None = Field(
+        default=None,
+        description="With init_from: a patch store of what the bundle learnt from (its own "
+        "store, or any with the same bands, patch size, GSD and radiometry); replay_ratio of its "
+        "train patches per new patch are mixed into fine-tuning, so that a few polygons of a new "
+        "city add to what the model knew instead of replacing it.",
+    )
+    replay_ratio: float = Field(
+        default=2.0,
+        gt=0,
+        description="With replay: patches drawn from the replay store per patch of the new store.",
+    )
     grad_clip: float = Field(default=1.0, description="Gradient-norm clipping (0 = off).", ge=0)
     seed: int = Field(default=0, description="Seed of initialisation, sampling and augmentation.")
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="Where to train.")
@@ -212,6 +226,8 @@ class TrainConfig(BaseModel):
             return self._resolve_fine_tune()
         if self.freeze_backbone_stages:
             raise ValueError("freeze_backbone_stages needs init_from (a model to start from)")
+        if self.replay is not None:
+            raise ValueError("replay needs init_from (the model whose training data it replays)")
         if self.train_splits is None:
             self.train_splits = ["train"]
         preset = get_preset(self.preset)

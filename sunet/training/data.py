@@ -169,6 +169,44 @@ class SplitData:
         raw = torch.from_numpy(self.store.read(self.store_index[rows]))
         return resize_uint8(raw, self.input_size)
 
+    def take(self, rows: np.ndarray) -> SplitData:
+        """The patches at ``rows``, as a split of their own."""
+        return SplitData(
+            store=self.store,
+            store_index=self.store_index[rows],
+            pure=self.pure[rows],
+            target=self.target[rows],
+            abundances=self.abundances[rows],
+            input_size=self.input_size,
+            cached=None if self.cached is None else self.cached[torch.as_tensor(rows)],
+        )
+
+    def join(self, other: SplitData) -> SplitData:
+        """This split followed by ``other`` (from another store: both must be cached in memory).
+
+        Raises:
+            ValueError: a split of another store that is not cached (too large to join).
+        """
+        if other.store is not self.store and (self.cached is None or other.cached is None):
+            raise ValueError(
+                f"{other.store.path}: too many patches to mix in memory with {self.store.path} "
+                "(raise cache_max_gb or lower replay_ratio)"
+            )
+        if other.input_size != self.input_size:
+            raise ValueError("cannot join splits read at different input sizes")
+        cached = None
+        if self.cached is not None and other.cached is not None:
+            cached = torch.cat([self.cached, other.cached])
+        return SplitData(
+            store=self.store,
+            store_index=np.concatenate([self.store_index, other.store_index]),
+            pure=np.concatenate([self.pure, other.pure]),
+            target=np.concatenate([self.target, other.target]),
+            abundances=np.concatenate([self.abundances, other.abundances]),
+            input_size=self.input_size,
+            cached=cached,
+        )
+
 
 def load_split(
     store: PatchStore,

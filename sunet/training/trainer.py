@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -37,6 +38,7 @@ from sunet.training.config import (
 from sunet.training.data import (
     MixedBatchSampler,
     PatchStore,
+    SplitData,
     band_statistics,
     file_sha256,
     load_split,
@@ -154,6 +156,9 @@ class Trainer:
         self.train_data = load_split(self.store, splits, arch.input_size, cache)
         if len(self.train_data) == 0:
             raise ValueError(f"{self.store.index_path}: no patches in the {'/'.join(splits)} split")
+        self.replayed = 0
+        if config.replay is not None and self.init is not None:
+            self.train_data = self._with_replay(config, self.init, self.train_data, cache)
         if config.epochs is None:  # fine-tuning: the schedule is counted in steps
             batches = max(len(self.train_data) // int(config.batch_size or 1), 1)
             epochs = max(1, math.ceil(config.fine_tune_steps / batches))
@@ -191,6 +196,22 @@ class Trainer:
             average=self.average,
             abundances_on_pure=config.abundances_on_pure,
         )
+
+    def _with_replay(
+        self, config: TrainConfig, init: Bundle, new: SplitData, cache: float
+    ) -> SplitData:
+        """``new`` followed by a seeded random draw of ``replay_ratio`` train patches of the
+        replay store per new patch (all of them when it holds fewer)."""
+        assert config.replay is not None
+        store = PatchStore(config.replay)
+        check_fine_tune(init, store)
+        source = load_split(store, "train", new.input_size, cache)
+        if len(source) == 0:
+            raise ValueError(f"{store.index_path}: no patches in the train split to replay")
+        count = min(len(source), max(1, round(config.replay_ratio * len(new))))
+        rows = np.sort(np.random.default_rng(config.seed).permutation(len(source))[:count])
+        self.replayed = count
+        return new.join(source.take(rows))
 
     def _build(self, arch: Any) -> None:
         """Model, optimiser, GradNorm, augmenter, sampler and state: fresh or from a checkpoint."""
@@ -498,6 +519,11 @@ class Trainer:
             "abundances_on_pure": config.abundances_on_pure,
             "task_weights": dict(zip(self.tasks, weights, strict=True)),
             "train_patches": len(self.train_data),
+            "replay": (
+                {"store": str(self.config.replay), "patches": self.replayed}
+                if self.config.replay is not None
+                else None
+            ),
             "train_splits": list(config.train_splits or ["train"]),
             "val_patches": len(self.val_data) if self.val_data is not None else 0,
             "batch_size": config.batch_size,
