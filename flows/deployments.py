@@ -1,24 +1,32 @@
 """The deployments, declared once, served from one process or deployed to a work pool.
 
-* ``lcz-map/wuhan``: the five districts of Experiment B (Jiang'an, Jianghan, Qiaokou, Hanyang,
-  Wuchang) in EPSG:32650, remapped weekly and whenever ``lcz.imagery.arrived`` names
-  ``lcz.city.wuhan``. Its data locations are parameters with defaults under ``$LCZ_DATA_ROOT``
-  (``wuhan/scenes``, ``wuhan/labels.gpkg``, ``wuhan/districts.gpkg``, ``wuhan/inbox``); a run
-  whose data is absent fails with one line naming what is missing.
-* ``lcz-inbox/wuhan``: every 10 minutes, looks in Wuhan's inbox and scene folder and sends the
-  event when there is something new.
-* ``lcz-map/demo``: the synthetic city, generated on the first run; parameters small enough for
-  a run to take about a minute on two CPU cores.
+Each city is configured once, in its data folder (:mod:`flows.city`): every
+``$LCZ_DATA_ROOT/<city>/lcz-map.yaml`` gives
+
+* ``lcz-map/<city>``: the ``lcz-map`` flow with ``city`` and ``config_file`` as its only
+  deployment parameters, so every run (manual, scheduled, event-started) reads the file; remapped
+  on the file's cron (``deployment.schedule``, weekly by default) and whenever
+  ``lcz.imagery.arrived`` names ``lcz.city.<city>``. The schedule and the trigger pass
+  ``started_by``: such runs map with the city's current model and never train unless the file
+  sets ``automatic_training: true``.
+* ``lcz-inbox/<city>``: every 10 minutes (``deployment.watch_inbox``), looks in the city's inbox
+  and scene folder and sends the event when there is something new.
+
+``lcz-map/wuhan`` and ``lcz-inbox/wuhan`` always exist (the five districts of Experiment B and
+EPSG:32650 are in ``data/wuhan/lcz-map.yaml``, shipped with the code); ``lcz-map/demo`` maps the
+synthetic city, generated on the first run, with parameters small enough for a run to take
+about a minute on two CPU cores.
 
 Usage::
 
-    python -m flows.deployments serve              # one process serves all three (no work pool)
+    python -m flows.deployments serve              # one process serves them all (no work pool)
     python -m flows.deployments deploy --pool lcz  # register them on a process work pool;
                                                    # then `prefect worker start --pool lcz`
 
 Redeploying is idempotent: deployments are updated in place by name, schedules carry slugs so
 the server updates them instead of adding copies (and drops runs the old schedule had queued),
-and triggers are replaced. ``deploy`` also installs an automation that marks a flow run Crashed
+and triggers are replaced. A city's own settings live in its file, so a redeploy or a restart
+never resets them. ``deploy`` also installs an automation that marks a flow run Crashed
 when its heartbeats stop (a worker that died), so no run stays Running for ever. Each city's
 deployment admits one run at a time; others wait in the queue (a scheduled run and an event
 arriving together cannot map the same city twice at once).
@@ -27,7 +35,6 @@ arriving together cannot map the same city twice at once).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -39,46 +46,21 @@ from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.events import DeploymentEventTrigger
 from prefect.schedules import Cron
 
+from flows.city import CITY_CONFIG, DeploymentSettings, data_root, read_city_file, runs_root
 from flows.inbox import IMAGERY_ARRIVED, lcz_inbox
 from flows.lcz_map import MapOptions, TileOptions, TrainOptions, lcz_map
 from sunet.synth.config import SynthConfig
 
 __all__ = [
-    "WUHAN_DISTRICTS",
     "build_deployments",
+    "city_deployments",
     "deploy",
     "demo_parameters",
     "ensure_zombie_automation",
-    "wuhan_parameters",
 ]
 
-WUHAN_DISTRICTS = ["Jiang'an", "Jianghan", "Qiaokou", "Hanyang", "Wuchang"]
-WUHAN_TIMEZONE = "Asia/Shanghai"
 ZOMBIE_AUTOMATION = "lcz: crash flow runs without heartbeat"
-
-
-def data_root() -> Path:
-    """``$LCZ_DATA_ROOT``, default ``./data``, made absolute (workers may run elsewhere)."""
-    return Path(os.environ.get("LCZ_DATA_ROOT") or "data").absolute()
-
-
-def runs_root() -> Path:
-    """``$LCZ_RUNS_ROOT``, default ``./runs``, made absolute."""
-    return Path(os.environ.get("LCZ_RUNS_ROOT") or "runs").absolute()
-
-
-def wuhan_parameters(data: Path, runs: Path) -> dict[str, Any]:
-    city = data / "wuhan"
-    return {
-        "city": "wuhan",
-        "out": str(runs / "wuhan"),
-        "scenes_dir": str(city / "scenes"),
-        "labels": str(city / "labels.gpkg"),
-        "districts": str(city / "districts.gpkg"),
-        "district_names": WUHAN_DISTRICTS,
-        "inbox": str(city / "inbox"),
-        "crs": "EPSG:32650",
-    }
+ALWAYS_DEPLOYED = ("wuhan",)  # the paper's city: deployed even before its data is in place
 
 
 def demo_parameters(runs: Path) -> dict[str, Any]:
@@ -99,53 +81,92 @@ def demo_parameters(runs: Path) -> dict[str, Any]:
     }
 
 
-def build_deployments(data: Path | None = None, runs: Path | None = None) -> list[RunnerDeployment]:
-    """The three deployments (see module docstring); paths resolved against ``data``/``runs``."""
-    data = data or data_root()
-    runs = runs or runs_root()
-    one_at_a_time = ConcurrencyLimitConfig(
-        limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE
-    )
-    wuhan = wuhan_parameters(data, runs)
-    common: dict[str, Any] = {
-        "entrypoint_type": EntrypointType.MODULE_PATH,  # the package is installed everywhere
-        "paused": False,
-        "tags": ["lcz"],
-    }
-    deployments = [
+_ONE_AT_A_TIME = ConcurrencyLimitConfig(
+    limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE
+)
+_COMMON: dict[str, Any] = {
+    "entrypoint_type": EntrypointType.MODULE_PATH,  # the package is installed everywhere
+    "paused": False,
+    "tags": ["lcz"],
+}
+
+
+def city_deployments(city: str, data: Path) -> list[Any]:
+    """``lcz-map/<city>`` and ``lcz-inbox/<city>`` for the city whose file is
+    ``data/<city>/lcz-map.yaml`` (deployment settings from the file; defaults if it is absent,
+    in which case runs fail with one line naming it)."""
+    config_file = data / city / CITY_CONFIG
+    settings = DeploymentSettings()
+    if config_file.is_file():
+        settings = read_city_file(config_file, lcz_map).deployment
+    params = {"city": city, "config_file": str(config_file)}
+    schedules = []
+    if settings.schedule:
+        schedules.append(
+            Cron(
+                settings.schedule,
+                timezone=settings.timezone,
+                slug="scheduled-remap",
+                parameters={"started_by": "schedule"},
+            )  # fmt: skip
+        )
+    out = [
         lcz_map.to_deployment(
-            name="wuhan",
-            description="Wuhan, Experiment B districts: weekly, and on lcz.imagery.arrived.",
-            parameters=wuhan,
-            schedules=[Cron("0 3 * * 1", timezone=WUHAN_TIMEZONE, slug="weekly-remap")],
+            name=city,
+            description=f"{city}: configured by {config_file}; on its schedule and on "
+            "lcz.imagery.arrived.",
+            parameters=params,
+            schedules=schedules,
             triggers=[
                 DeploymentEventTrigger(
-                    name="wuhan: new imagery",
+                    name=f"{city}: new imagery",
                     expect={IMAGERY_ARRIVED},
-                    match={"prefect.resource.id": "lcz.city.wuhan"},
+                    match={"prefect.resource.id": f"lcz.city.{city}"},
+                    parameters={"started_by": "event"},
                 )
             ],
-            concurrency_limit=one_at_a_time,
-            **common,
-        ),
-        lcz_inbox.to_deployment(
-            name="wuhan",
-            description="Look for new Wuhan imagery; send lcz.imagery.arrived if any.",
-            parameters={k: wuhan[k] for k in ("city", "out", "scenes_dir", "inbox")},
-            schedules=[Cron("*/10 * * * *", timezone=WUHAN_TIMEZONE, slug="watch-inbox")],
-            concurrency_limit=ConcurrencyLimitConfig(
-                limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
-            ),
-            **common,
-        ),
+            concurrency_limit=_ONE_AT_A_TIME,
+            **_COMMON,
+        )
+    ]
+    if settings.watch_inbox:
+        out.append(
+            lcz_inbox.to_deployment(
+                name=city,
+                description=f"Look for new {city} imagery; send lcz.imagery.arrived if any.",
+                parameters=params,
+                schedules=[
+                    Cron(settings.watch_inbox, timezone=settings.timezone, slug="watch-inbox")
+                ],
+                concurrency_limit=ConcurrencyLimitConfig(
+                    limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+                ),
+                **_COMMON,
+            )
+        )
+    return out
+
+
+def configured_cities(data: Path) -> list[str]:
+    """Cities with a file under ``data``, plus those always deployed, sorted."""
+    found = {p.parent.name for p in data.glob(f"*/{CITY_CONFIG}") if p.is_file()}
+    return sorted(found | set(ALWAYS_DEPLOYED))
+
+
+def build_deployments(data: Path | None = None, runs: Path | None = None) -> list[RunnerDeployment]:
+    """Every configured city's deployments and the demo (see module docstring)."""
+    data = data or data_root()
+    runs = runs or runs_root()
+    deployments = [d for city in configured_cities(data) for d in city_deployments(city, data)]
+    deployments.append(
         lcz_map.to_deployment(
             name="demo",
             description="The synthetic city (generated on first run), tiny and fast.",
             parameters=demo_parameters(runs),
-            concurrency_limit=one_at_a_time,
-            **common,
-        ),
-    ]
+            concurrency_limit=_ONE_AT_A_TIME,
+            **_COMMON,
+        )
+    )
     # to_deployment is sync here (no event loop running); its annotation also admits a coroutine.
     return [cast(RunnerDeployment, d) for d in deployments]
 

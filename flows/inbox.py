@@ -20,6 +20,8 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
+from flows.city import flow_defaults as city_defaults
+from flows.runners import retry_transient
 from sunet.operations.inbox import SceneManifest, pending_scenes
 from sunet.operations.remap import SCENES_JSON
 from sunet.operations.versions import latest_version
@@ -34,7 +36,13 @@ def city_resource(city: str) -> dict[str, str]:
     return {"prefect.resource.id": f"lcz.city.{city}", "prefect.resource.name": city}
 
 
-@task(name="look-for-imagery", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
+@task(
+    name="look-for-imagery",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=10,
+    retry_condition_fn=retry_transient,
+)
 def look_task(
     out: Path, scenes_dir: Path | None, inbox: Path | None, settle_seconds: float
 ) -> list[str]:
@@ -55,8 +63,12 @@ def lcz_inbox(
     scenes_dir: Path | None = None,
     inbox: Path | None = None,
     settle_seconds: float = 30.0,
+    config_file: Path | None = None,
 ) -> list[str]:
     """Emit ``lcz.imagery.arrived`` for ``city`` if new imagery waits to be mapped.
+
+    A city with no map version yet has nothing to compare its scene folder with: the scenes
+    already there are its imagery, mapped by the first run, not news; only inbox files count.
 
     Args:
         city: City name; the event's resource is lcz.city.<city>.
@@ -64,7 +76,21 @@ def lcz_inbox(
         scenes_dir: The city's scene folder.
         inbox: Folder where new scenes arrive.
         settle_seconds: An inbox file must be unchanged this long to count.
+        config_file: The city's lcz-map.yaml: out, scenes_dir, inbox and settle_seconds as the
+            city's lcz-map runs see them.
     """
+    if config_file is not None:
+        from flows.city import city_parameters
+        from flows.lcz_map import lcz_map
+
+        merged = city_parameters({**city_defaults(lcz_map), "city": city}, lcz_map, config_file)
+        out, scenes_dir = merged["out"], merged["scenes_dir"]
+        inbox, settle_seconds = merged["inbox"], merged["settle_seconds"]
+    if latest_version(out) is None:
+        # Before the first map, the scenes already in the folder are the city's imagery, not
+        # news: only files dropped in the inbox count.
+        print(f"{city} has no map version yet: only the inbox counts as new imagery")
+        scenes_dir = None
     arrived = look_task(out, scenes_dir, inbox, settle_seconds)
     if arrived:
         emit_event(

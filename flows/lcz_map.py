@@ -21,10 +21,12 @@ and publishes without mapping again. Only tasks that move or read files retry.
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -33,13 +35,14 @@ from prefect.utilities.hashing import hash_objects
 from pydantic import BaseModel, Field
 
 from flows.caching import FileContents
-from flows.runners import task_runner
+from flows.runners import retry_transient, task_runner
 from flows.tile import tile_flow
 from flows.train import metrics_rows, train_model
 from sunet.mapping import MapReport
 from sunet.operations.options import options_model
 from sunet.operations.provenance import choose_model, labels_key, record_provenance
 from sunet.operations.remap import (
+    CHANGES,
     MapOptions,
     RemapConfig,
     RemapPlan,
@@ -100,7 +103,13 @@ def assess_task(built: Path, reference: Path, field: str) -> dict[str, Any]:
     return assess(config).model_dump(mode="json")
 
 
-@task(name="plan-remap", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
+@task(
+    name="plan-remap",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=10,
+    retry_condition_fn=retry_transient,
+)
 def plan_task(config: RemapConfig) -> RemapPlan:
     """Ingest the inbox, scan scenes, compare with the latest version (file I/O: retried)."""
     return plan_remap(config)
@@ -175,9 +184,10 @@ def resolve_data(
     districts: Path | None,
     model: Path | None,
     synthetic: SynthConfig | None,
+    may_train: bool = True,
 ) -> CityData:
     """Fill data locations from the synthetic city (generated if absent); raise one line naming
-    every missing input otherwise."""
+    every missing input otherwise (labels only where a model may be trained from them)."""
     if synthetic is not None:
         generated = out / "city"
         if not (generated / "city.json").is_file():
@@ -188,9 +198,10 @@ def resolve_data(
     checks: list[tuple[str, Path | None, str]] = [
         ("scenes_dir", scenes_dir, "folder"),
         ("districts", districts, "file"),
-        ("model", model, "file") if model is not None else ("labels", labels, "file"),
     ]
-    if model is not None and labels is not None:
+    if model is not None:
+        checks.append(("model", model, "file"))
+    if may_train and (model is None or labels is not None):
         checks.append(("labels", labels, "file"))
     missing = []
     for name, path, kind in checks:
@@ -204,6 +215,33 @@ def resolve_data(
     return CityData(scenes_dir, districts, labels)
 
 
+def _newest_trained(models_dir: Path) -> Path | None:
+    """The most recently finished bundle the pipeline trained for this city, if any."""
+    found = [p for p in models_dir.glob(f"*/{BUNDLE_NAME}") if p.is_file()]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def _ready_train_dir(config: TrainConfig) -> TrainConfig:
+    """A training folder an interrupted run left behind is resumed when its configuration is
+    the same, and moved aside (``<folder>.interrupted-<time>``) otherwise, never a lasting
+    block for later runs."""
+    if not (config.out / "checkpoint").exists() or (config.out / BUNDLE_NAME).is_file():
+        return config
+    from sunet.training.trainer import check_run_folder
+
+    resumed = config.model_copy(update={"resume": True})
+    try:
+        check_run_folder(resumed)
+        print(f"training: resuming the interrupted run in {config.out}")
+        return resumed
+    except (ValueError, OSError) as e:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        aside = config.out.with_name(f"{config.out.name}.interrupted-{stamp}")
+        config.out.rename(aside)
+        print(f"training: {e}; the interrupted run moved to {aside}")
+        return config
+
+
 def model_for(
     data: CityData,
     out: Path,
@@ -213,9 +251,24 @@ def model_for(
     training: BaseModel,
     evaluate: bool,
     runner: Any,
+    may_train: bool = True,
 ) -> tuple[Path, Path | None]:
     """The bundle to map with (given, trained earlier on the same labels, or trained now), and
-    the patch store if one was made now."""
+    the patch store if one was made now. With ``may_train`` False (an automatic run) nothing is
+    trained: the given model, else the newest one trained for the city, else a one-line error."""
+    models_dir = out / "work" / "models"
+    if not may_train:
+        bundle = model if model is not None else _newest_trained(models_dir)
+        if bundle is None:
+            raise RuntimeError(
+                f"no model to map with: {models_dir} holds none and automatic runs do not "
+                "train; set 'model' in the city file, run lcz-map once by hand to train one, "
+                "or set automatic_training: true"
+            )
+        if not bundle.is_file():
+            raise FileNotFoundError(f"{bundle}: model bundle not found")
+        print(f"model: {bundle} (automatic run: mapping with the city's current model)")
+        return bundle, None
     options: dict[str, Any] = {**tiling.model_dump(mode="json"), "crs": crs}
     start = getattr(training, "init_from", None)
     if start is not None:  # a model fine-tuned from another bundle is a different model
@@ -223,7 +276,7 @@ def model_for(
 
         options["init_from"] = file_sha256(Path(start))
     key = labels_key(data.labels, options) if data.labels is not None else None
-    choice = choose_model(model, out / "work" / "models", key, BUNDLE_NAME)
+    choice = choose_model(model, models_dir, key, BUNDLE_NAME)
     print(f"model: {choice.reason}")
     if choice.bundle is not None:
         return choice.bundle, None
@@ -233,7 +286,8 @@ def model_for(
         scenes=[data.scenes_dir], labels=data.labels, out=store, crs=crs, **tiling.model_dump()
     )
     tile_flow.with_options(task_runner=runner)(tile_cfg)
-    bundle = train_model(TrainConfig(patches=store, out=choice.train_dir, **training.model_dump()))
+    train_cfg = TrainConfig(patches=store, out=choice.train_dir, **training.model_dump())
+    bundle = train_model(_ready_train_dir(train_cfg))
     record_provenance(bundle, key, data.labels, options)
     if evaluate:
         evaluate_task(bundle, store, choice.train_dir / "evaluation")
@@ -243,6 +297,7 @@ def model_for(
 @flow(name="lcz-map", log_prints=True)
 def lcz_map(
     city: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")] = "city",
+    config_file: Path | None = None,
     out: Path = Path("runs/city"),
     scenes_dir: Path | None = None,
     labels: Path | None = None,
@@ -265,11 +320,15 @@ def lcz_map(
     evaluate: bool = True,
     dask_address: str | None = None,
     dask_workers: int = 2,
+    started_by: Literal["manual", "schedule", "event"] = "manual",
+    automatic_training: bool = False,
 ) -> dict[str, Any]:
     """Bring a city's LCZ map up to date: tile -> train if needed -> map what changed -> report.
 
     Args:
         city: City name, lower case: names the artifacts and the event resource lcz.city.<city>.
+        config_file: The city's file (data/<city>/lcz-map.yaml): these parameters for that
+            city; a value passed explicitly on a run wins over it.
         out: Map root: versions/vNNNN/, latest.json, the latest link, work/ (patches, models).
         scenes_dir: Folder of the city's scene GeoTIFFs.
         labels: LCZ label polygons (field lcz); without them a model must be given.
@@ -298,8 +357,55 @@ def lcz_map(
         dask_address: Dask scheduler for tiling and mapping (None = $LCZ_DASK_ADDRESS, else a
             local cluster).
         dask_workers: Processes of the local Dask cluster (0 = none: run in threads).
+        started_by: Who started the run: 'manual', or the deployment's 'schedule' or 'event'
+            trigger (set by them).
+        automatic_training: Runs started by the schedule or an event may tile and train a
+            model; otherwise they map with the given model or the newest one trained for the
+            city, and never start a training run nobody asked for.
     """
-    data = resolve_data(city, out, scenes_dir, labels, districts, model, synthetic)
+    parameters = dict(locals())
+    try:
+        if config_file is not None:
+            from flows.city import city_parameters
+
+            parameters = city_parameters(parameters, lcz_map, config_file)
+        return _update_city(**parameters)
+    except Exception as e:
+        _report_failure(str(parameters.get("city", city)), str(parameters.get("started_by")), e)
+        raise
+
+
+def _update_city(
+    city: str,
+    config_file: Path | None,
+    out: Path,
+    scenes_dir: Path | None,
+    labels: Path | None,
+    districts: Path | None,
+    district_field: str,
+    district_names: list[str] | None,
+    model: Path | None,
+    init_from: Path | None,
+    reference: Path | None,
+    reference_field: str,
+    crs: str,
+    inbox: Path | None,
+    settle_seconds: float,
+    full_remap: bool,
+    keep_versions: int | None,
+    synthetic: SynthConfig | None,
+    tiling: BaseModel | None,
+    training: BaseModel | None,
+    mapping: BaseModel | None,
+    evaluate: bool,
+    dask_address: str | None,
+    dask_workers: int,
+    started_by: str,
+    automatic_training: bool,
+) -> dict[str, Any]:
+    """The body of :func:`lcz_map`, once the city file is merged in."""
+    may_train = started_by == "manual" or automatic_training
+    data = resolve_data(city, out, scenes_dir, labels, districts, model, synthetic, may_train)
     if inbox is not None:
         inbox.mkdir(parents=True, exist_ok=True)
     runner = task_runner(dask_address, dask_workers)
@@ -307,7 +413,7 @@ def lcz_map(
     if init_from is not None:
         training = training.model_copy(update={"init_from": init_from})
     bundle, store = model_for(
-        data, out, model, crs, tiling or TileOptions(), training, evaluate, runner
+        data, out, model, crs, tiling or TileOptions(), training, evaluate, runner, may_train
     )
     publish_model_report(city, bundle, store)
     config = RemapConfig(
@@ -324,7 +430,28 @@ def lcz_map(
         keep_versions=keep_versions,
         mapping=mapping or MapOptions(),
     )
-    return remap_flow.with_options(task_runner=runner)(config, city, reference, reference_field)
+    result = remap_flow.with_options(task_runner=runner)(
+        config, city, reference, reference_field, publish=False
+    )
+    if result.get("version"):  # on the run the user started, not only on the child run
+        publish_version_report(city, MapVersion(Path(config.out), int(result["version"][1:])))
+    return result
+
+
+def _report_failure(city: str, started_by: str, error: BaseException) -> None:
+    """Log the one-line reason and leave an artifact saying what to fix."""
+    line = " ".join(str(error).split()) or type(error).__name__
+    try:
+        get_run_logger().error(f"lcz-map/{city} failed: {type(error).__name__}: {line}")
+        create_markdown_artifact(
+            f"# lcz-map/{city}: run failed\n\n- started by: {started_by}\n"
+            f"- reason: `{type(error).__name__}: {line}`\n\nFix the input named above (or the "
+            "city file) and run again; `latest` still points at the last complete version.\n",
+            key=f"{city}-failure",
+            description=f"Why the last run of lcz-map/{city} failed",
+        )
+    except Exception:  # reporting must never hide the error itself
+        pass
 
 
 @flow(name="lcz-remap", log_prints=True)
@@ -333,9 +460,11 @@ def remap_flow(
     city: str = "city",
     reference: Path | None = None,
     reference_field: str = "lcz",
+    publish: bool = True,
 ) -> dict[str, Any]:
     """Plan, map, assess (with ``reference``) and publish one map version, then report it (the
-    map half of ``lcz-map``)."""
+    map half of ``lcz-map``; ``publish`` False leaves the report artifacts to the caller, with
+    a link here)."""
     plan = plan_task(config)
     print(f"plan: {plan.mode}: {plan.reason}")
     result: dict[str, Any] = {"plan": plan.to_json(), "version": None, "model": str(config.model)}
@@ -346,13 +475,32 @@ def remap_flow(
     _forget_other_builds(built)
     report = map_task.with_options(refresh_cache=not built.is_dir())(plan, built)
     assessment = assess_task(built, reference, reference_field) if reference else None
-    version, changes_md = publish_task(plan, built, report)
+    version, _ = publish_task(plan, built, report)
     result["version"] = version.name
     if assessment is not None:
         result["assessment"] = assessment["figures"]
-    publish_map_report(city, plan, version, changes_md, report, assessment)
+    if publish:
+        publish_version_report(city, version)
+    else:
+        _link_to_parent(city, version)
     print(f"published {version.name} ({plan.mode}) at {version.path}")
     return result
+
+
+def _link_to_parent(city: str, version: MapVersion) -> None:
+    """On a child run: a link to the run that started it, which holds the reports."""
+    from prefect.runtime import flow_run
+
+    parent = flow_run.parent_flow_run_id
+    ui = flow_run.ui_url
+    if parent and ui:
+        link = ui.rsplit("/", 1)[0] + f"/{parent}"
+        create_markdown_artifact(
+            f"{version.name} of {city} published; its map, changes and assessment are on the "
+            f"[run that started this one]({link}).",
+            key=f"{city}-remap-link",
+            description=f"Reports of {version.name} on the parent run",
+        )
 
 
 def _forget_other_builds(keep: Path) -> None:
@@ -381,28 +529,27 @@ def publish_model_report(city: str, bundle: Path, store: Path | None) -> None:
         )
 
 
-def publish_map_report(
-    city: str,
-    plan: RemapPlan,
-    version: MapVersion,
-    changes_md: Path | None,
-    report: MapReport | None = None,
-    assessment: dict[str, Any] | None = None,
-) -> None:
-    """Artifacts of a new map version: quicklook and classes per district, the changes, how
-    unlike the training data each scene looks, and the assessment against reference polygons."""
+def publish_version_report(city: str, version: MapVersion) -> None:
+    """Artifacts of a published map version, read from its folder: quicklook and classes per
+    district, the changes, how unlike the training data each scene looks, and the assessment
+    against reference polygons."""
+    version_dir = version.path
+    info = version.info()
     create_markdown_artifact(
-        _map_markdown(city, plan, version), key=f"{city}-map", description=f"LCZ map {version.name}"
+        _map_markdown(city, info, version), key=f"{city}-map", description=f"LCZ map {version.name}"
     )
-    if report is not None and report.scenes:
-        flagged = sum(s.flagged for s in report.scenes)
+    scenes = (info.get("mapping") or {}).get("scenes") or []
+    if scenes:
+        flagged = sum(bool(s["flagged"]) for s in scenes)
         create_table_artifact(
-            [s.model_dump() for s in report.scenes],
+            scenes,
             key=f"{city}-scene-novelty",
-            description=f"{flagged} of {len(report.scenes)} scenes unlike the model's training "
+            description=f"{flagged} of {len(scenes)} scenes unlike the model's training "
             "data (unfamiliar_share: windows beyond its held-out 99th percentile)",
         )
-    if assessment is not None:
+    assessed = version_dir / "assessment" / "assessment.json"
+    if assessed.is_file():
+        assessment = json.loads(assessed.read_text(encoding="utf-8"))
         rows = [
             {"figure": k, "value": v, "low": assessment["intervals"][k][0],
              "high": assessment["intervals"][k][1]}
@@ -415,22 +562,23 @@ def publish_map_report(
             f"{assessment['cells']} cells in {assessment['polygons']} polygons "
             f"({round(100 * assessment['confidence'])} % bootstrap intervals)",
         )
-    if changes_md is not None and changes_md.is_file():
-        before = plan.previous.name if plan.previous else "?"
+    changes_md = version_dir / CHANGES / "changes.md"
+    if changes_md.is_file():
         create_markdown_artifact(
             changes_md.read_text(encoding="utf-8"),
             key=f"{city}-changes",
-            description=f"Changes {before} -> {version.name}",
+            description=f"Changes {info.get('previous') or '?'} -> {version.name}",
         )
 
 
-def _map_markdown(city: str, plan: RemapPlan, version: MapVersion) -> str:
+def _map_markdown(city: str, info: dict[str, Any], version: MapVersion) -> str:
+    folders: dict[str, str] = info.get("district_folders") or {}
     lines = [
         f"# {city}: LCZ map {version.name}",
         "",
-        f"- mode: **{plan.mode}** ({plan.reason})",
+        f"- mode: **{info.get('mode')}** ({info.get('reason')})",
         f"- folder: `{version.path}`",
-        f"- districts touched: {', '.join(plan.districts[s] for s in plan.touched) or 'none'}",
+        f"- districts touched: {', '.join(info.get('districts_touched') or []) or 'none'}",
         "",
     ]
     quicklook = version.path / "city" / "quicklook.png"
@@ -440,7 +588,7 @@ def _map_markdown(city: str, plan: RemapPlan, version: MapVersion) -> str:
             lines.append(f"![quicklook](data:image/png;base64,{base64.b64encode(data).decode()})")
         lines += ["", f"Quicklook: `{quicklook}`", ""]
     lines += ["| district | mapped km² | dominant classes |", "|---|---:|---|"]
-    for slug, name in sorted(plan.districts.items(), key=lambda kv: kv[1]):
+    for slug, name in sorted(folders.items(), key=lambda kv: kv[1]):
         summary = version.path / slug / "summary.csv"
         lines.append(f"| {name} | {_area_km2(summary)} | {_top_classes(summary)} |")
     return "\n".join(lines) + "\n"

@@ -15,6 +15,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.runners import retry_transient
 from sunet.mapping import MapConfig, MapReport
 from sunet.mapping.novelty import SceneNovelty
 from sunet.mapping.pipeline import (
@@ -38,22 +39,46 @@ def plan_task(config: MapConfig) -> MapPlan:
     return plan_map(config)
 
 
-@task(name="infer-cells", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
+@task(
+    name="infer-cells",
+    cache_policy=NO_CACHE,
+    retries=1,
+    retry_delay_seconds=10,
+    retry_condition_fn=retry_transient,
+)
 def infer_task(plan: MapPlan, work: Path) -> dict[str, float]:
     return infer_cells(plan, work)
 
 
-@task(name="write-area", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@task(
+    name="write-area",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_transient,
+)
 def write_area_task(plan: MapPlan, work: Path, slug: str) -> AreaReport:
     return write_area(plan, work, slug)
 
 
-@task(name="score-scenes", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
+@task(
+    name="score-scenes",
+    cache_policy=NO_CACHE,
+    retries=1,
+    retry_delay_seconds=10,
+    retry_condition_fn=retry_transient,
+)
 def score_scenes_task(plan: MapPlan) -> list[SceneNovelty]:
     return score_scenes(plan)
 
 
-@task(name="write-record", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@task(
+    name="write-record",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_transient,
+)
 def write_record_task(plan: MapPlan, scenes: list[SceneNovelty]) -> Path:
     return write_record(plan, scenes)
 

@@ -16,9 +16,27 @@ from typing import Any
 
 from prefect.task_runners import ThreadPoolTaskRunner
 
-__all__ = ["DASK_ADDRESS_ENV", "dask_address", "task_runner"]
+__all__ = ["DASK_ADDRESS_ENV", "dask_address", "retry_transient", "task_runner"]
 
 DASK_ADDRESS_ENV = "LCZ_DASK_ADDRESS"
+
+
+# Errors that name bad input or a missing file: retrying cannot help.
+_NOT_TRANSIENT = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+
+
+def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """A task's ``retry_condition_fn``: retry an I/O error (a network share that hiccuped, a
+    busy file), never bad input (``ValueError``, a missing file), which fails at once."""
+    try:
+        state.result()
+    except _NOT_TRANSIENT:
+        return False
+    except OSError:
+        return True
+    except BaseException as e:  # a Dask worker that died while running it: run it elsewhere
+        return type(e).__name__ == "KilledWorker"
+    return False
 
 
 def dask_address(parameter: str | None) -> str | None:

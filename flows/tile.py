@@ -16,6 +16,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect_dask import DaskTaskRunner
 
+from flows.runners import retry_transient
 from sunet.tiling import (
     SceneCache,
     SceneJob,
@@ -35,7 +36,13 @@ def plan_task(config: TileConfig) -> TilePlan:
     return plan_tiling(config)
 
 
-@task(name="tile-scene", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@task(
+    name="tile-scene",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_transient,
+)
 def tile_scene_task(job: SceneJob) -> SceneCache:
     return tile_scene(job)
 

@@ -2,38 +2,55 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from prefect.utilities.callables import parameter_schema
 
 from flows.caching import fingerprint
-from flows.deployments import WUHAN_DISTRICTS, build_deployments
+from flows.city import CITY_CONFIG
+from flows.deployments import build_deployments
 from flows.lcz_map import lcz_map, resolve_data
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def deployments() -> dict[str, object]:
-    return {f"{d.flow_name}/{d.name}": d for d in build_deployments(Path("/d"), Path("/r"))}
+def deployments(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    data = tmp_path_factory.mktemp("data")
+    (data / "wuhan").mkdir()
+    shutil.copy(REPO / "data" / "wuhan" / CITY_CONFIG, data / "wuhan" / CITY_CONFIG)
+    (data / "paris").mkdir()
+    (data / "paris" / CITY_CONFIG).write_text(
+        "crs: EPSG:2154\ndeployment: {schedule: null, watch_inbox: null}\n"
+    )
+    (data / "empty").mkdir()  # no city file: not a city
+    return {f"{d.flow_name}/{d.name}": d for d in build_deployments(data, Path("/r"))}
 
 
 def test_deployments_declared(deployments: dict[str, object]) -> None:
-    assert sorted(deployments) == ["lcz-inbox/wuhan", "lcz-map/demo", "lcz-map/wuhan"]
+    assert sorted(deployments) == [
+        "lcz-inbox/wuhan", "lcz-map/demo", "lcz-map/paris", "lcz-map/wuhan"
+    ]  # fmt: skip
     wuhan = deployments["lcz-map/wuhan"]
     params = wuhan.parameters  # type: ignore[attr-defined]
-    assert params["crs"] == "EPSG:32650"
-    assert params["district_names"] == WUHAN_DISTRICTS
-    assert {k: params[k] for k in ("scenes_dir", "labels", "districts")} == {
-        "scenes_dir": "/d/wuhan/scenes",
-        "labels": "/d/wuhan/labels.gpkg",
-        "districts": "/d/wuhan/districts.gpkg",
-    }
-    # Remapped on a schedule and on the imagery event, one run at a time.
-    assert [s.slug for s in wuhan.schedules] == ["weekly-remap"]  # type: ignore[attr-defined]
+    # Only the city and its file: everything else is read from the file on every run.
+    assert sorted(params) == ["city", "config_file"]
+    assert params["config_file"].endswith("wuhan/lcz-map.yaml")
+    # Remapped on the file's schedule and on the imagery event, one run at a time; both say
+    # they are automatic, so that they never train unless the file allows it.
+    (schedule,) = wuhan.schedules  # type: ignore[attr-defined]
+    assert schedule.slug == "scheduled-remap"
+    assert schedule.parameters == {"started_by": "schedule"}
+    assert schedule.schedule.timezone == "Asia/Shanghai"
     (trigger,) = wuhan.triggers  # type: ignore[attr-defined]
     assert trigger.expect == {"lcz.imagery.arrived"}
     assert trigger.match.model_dump()["prefect.resource.id"] == "lcz.city.wuhan"
+    assert trigger.parameters == {"started_by": "event"}
     assert wuhan.concurrency_limit == 1  # type: ignore[attr-defined]
+    paris = deployments["lcz-map/paris"]
+    assert paris.schedules == []  # type: ignore[attr-defined]
     # Every schedule has a slug, so a redeploy updates it instead of adding a copy.
     for d in deployments.values():
         assert all(s.slug for s in d.schedules)  # type: ignore[attr-defined]

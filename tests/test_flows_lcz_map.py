@@ -159,3 +159,54 @@ def test_fine_tunes_from_a_bundle_and_assesses_each_version(harness: None, tmp_p
     assert read_bundle_meta(trained).training["init_from"]["index_hash"] == "0" * 64
     assert (tmp_path / "map" / "latest" / "assessment" / "assessment.json").is_file()
     assert set(result["assessment"]) >= {"oa", "kappa", "oa_weighted"}
+
+
+@pytest.mark.slow
+def test_city_file_drives_automatic_runs_which_never_train(harness: None, tmp_path: Path) -> None:
+    import json
+
+    from flows.lcz_map import lcz_map
+
+    city = tmp_path / "data" / "testcity"
+    (city / "scenes").mkdir(parents=True)
+    split_scene(city / "scenes" / "a.tif", 2, 17, size=192)
+    write_districts(
+        city / "districts.gpkg",
+        {"Hanyang": (LEFT + 32, TOP - 160, LEFT + 352, TOP - 32), "Wuchang": (LEFT + 32, TOP - 64,
+                                                                             LEFT + 96, TOP - 40)},
+    )  # fmt: skip
+    (city / "labels.gpkg").write_bytes(b"not read: automatic runs do not train")
+    config = city / "lcz-map.yaml"
+    common = (
+        f"out: {tmp_path / 'map'}\ncrs: EPSG:32650\ndistrict_names: [Hanyang]\n"
+        "settle_seconds: 0\ndask_workers: 0\nevaluate: false\n"
+        "mapping: {stride: 16, progress: false, cells_layer: false}\n"
+    )
+    config.write_text(common, encoding="utf-8")
+    run = {"city": "testcity", "config_file": config, "started_by": "event"}
+
+    # No model and automation may not train: one line, and no training folder started.
+    with pytest.raises(RuntimeError, match="automatic runs do not train"):
+        lcz_map(**run)
+    assert not (tmp_path / "map" / "work" / "models").exists()
+
+    _bundle(city / "model.safetensors")
+    config.write_text(common + "model: model.safetensors\n", encoding="utf-8")
+    first = lcz_map(**run)
+    assert first["version"] == "v0001" and first["plan"]["districts"] == ["Hanyang"]
+
+    # New imagery beside the first scene, through the inbox: an incremental version whose
+    # change report names both versions and the newly mapped area.
+    (city / "inbox").mkdir(exist_ok=True)
+    split_scene(city / "inbox" / "b.tif", 11, 11, size=192, left=LEFT + 192)
+    second = lcz_map(**run)
+    assert second["version"] == "v0002" and second["plan"]["mode"] == "incremental"
+    changes = json.loads((tmp_path / "map" / "latest" / "changes" / "changes.json").read_text())
+    assert (changes["before"], changes["after"]) == ("v0001", "v0002")
+    hanyang = changes["districts"]["Hanyang"]
+    # The district reaches 160 m beyond the first scene; the new one covers it (grid cells of
+    # 16 m: 128 m x 128 m of the 160 x 128 m gap lie in whole cells of the district).
+    assert hanyang["covered_m2"] >= 128 * 96
+    assert hanyang["uncovered_m2"] == 0
+    assert sum(hanyang["covered_cells"]) * hanyang["cell_area_m2"] == hanyang["covered_m2"]
+    assert (city / "scenes" / "b.tif").is_file()

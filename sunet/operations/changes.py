@@ -22,7 +22,7 @@ import io
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -58,11 +58,16 @@ def transition_matrix(before: np.ndarray, after: np.ndarray, nodata: int = 0) ->
 
 @dataclass(frozen=True)
 class DistrictChange:
-    """Transitions in one district: ``matrix`` (17, 17) cell counts, ``cell_area_m2`` per cell."""
+    """Transitions in one district: ``matrix`` (17, 17) cell counts, ``cell_area_m2`` per cell;
+    ``covered`` / ``uncovered`` (17,): cells mapped now but not before (new imagery over a hole
+    or beyond the old edge), by their class now, and cells mapped before but not now, by their
+    class before."""
 
     district: str
     matrix: np.ndarray
     cell_area_m2: float
+    covered: np.ndarray = field(default_factory=lambda: np.zeros(NUM_CLASSES, dtype=np.int64))
+    uncovered: np.ndarray = field(default_factory=lambda: np.zeros(NUM_CLASSES, dtype=np.int64))
 
     @property
     def compared_m2(self) -> float:
@@ -75,38 +80,66 @@ class DistrictChange:
         return float(self.matrix.sum() - np.trace(self.matrix)) * self.cell_area_m2
 
     @property
+    def covered_m2(self) -> float:
+        """Area mapped now and not before, m²."""
+        return float(self.covered.sum()) * self.cell_area_m2
+
+    @property
+    def uncovered_m2(self) -> float:
+        """Area mapped before and not now, m²."""
+        return float(self.uncovered.sum()) * self.cell_area_m2
+
+    @property
     def changed_share(self) -> float:
         total = self.matrix.sum()
         return float((total - np.trace(self.matrix)) / total) if total else 0.0
 
 
+def _coverage_matrix(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """(18, 18) counts with index 0 = not mapped (any code outside 1-17), 1-17 = the codes."""
+    b = before.astype(np.int64).ravel()
+    a = after.astype(np.int64).ravel()
+    b = np.where((b >= 1) & (b <= NUM_CLASSES), b, 0)
+    a = np.where((a >= 1) & (a <= NUM_CLASSES), a, 0)
+    n = NUM_CLASSES + 1
+    return np.bincount(b * n + a, minlength=n * n).reshape(n, n)
+
+
 def compare_rasters(
-    before: str | os.PathLike[str], after: str | os.PathLike[str], district: str
+    before: str | os.PathLike[str] | None, after: str | os.PathLike[str], district: str
 ) -> DistrictChange:
-    """Transition matrix of two dominant-LCZ rasters (uint8 codes, metric CRS).
+    """Transitions and coverage change of two dominant-LCZ rasters (uint8 codes, metric CRS).
 
     ``before`` is read onto ``after``'s grid with nearest-neighbour resampling; cells outside
-    ``before`` count as not mapped.
+    ``before`` (or every cell, when ``before`` is None: a district new in this version) count as
+    not mapped before.
     """
     with rasterio.open(after) as dst:
         later = dst.read(1)
         nodata_after = int(dst.nodata) if dst.nodata is not None else 0
         res_x, res_y = dst.res
-        with rasterio.open(before) as src:
-            nodata_before = int(src.nodata) if src.nodata is not None else 0
-            with WarpedVRT(
-                src,
-                crs=dst.crs,
-                transform=dst.transform,
-                width=dst.width,
-                height=dst.height,
-                resampling=Resampling.nearest,
-                nodata=nodata_before,
-            ) as vrt:
-                earlier = vrt.read(1)
+        if before is None:
+            earlier = np.zeros_like(later)
+            nodata_before = 0
+        else:
+            with rasterio.open(before) as src:
+                nodata_before = int(src.nodata) if src.nodata is not None else 0
+                with WarpedVRT(
+                    src,
+                    crs=dst.crs,
+                    transform=dst.transform,
+                    width=dst.width,
+                    height=dst.height,
+                    resampling=Resampling.nearest,
+                    nodata=nodata_before,
+                ) as vrt:
+                    earlier = vrt.read(1)
     earlier = np.where(earlier == nodata_before, 0, earlier)
     later = np.where(later == nodata_after, 0, later)
-    return DistrictChange(district, transition_matrix(earlier, later), abs(res_x * res_y))
+    m = _coverage_matrix(earlier, later)
+    return DistrictChange(
+        district, m[1:, 1:].copy(), abs(res_x * res_y), m[0, 1:].copy(), m[1:, 0].copy()
+    )
 
 
 def write_change_report(
@@ -140,10 +173,13 @@ def write_change_report(
 
     summary = io.StringIO()
     w = csv.writer(summary, lineterminator="\n")
-    w.writerow(["district", "compared_m2", "changed_m2", "changed_share"])
+    w.writerow(
+        ["district", "compared_m2", "changed_m2", "changed_share", "covered_m2", "uncovered_m2"]
+    )
     for name in names:
         c = changes[name]
-        w.writerow([name, c.compared_m2, c.changed_m2, round(c.changed_share, 6)])
+        w.writerow([name, c.compared_m2, c.changed_m2, round(c.changed_share, 6), c.covered_m2,
+                    c.uncovered_m2])  # fmt: skip
     write_text_atomic(out_dir / "summary.csv", summary.getvalue())
 
     doc = {
@@ -155,8 +191,12 @@ def write_change_report(
                 "compared_m2": changes[name].compared_m2,
                 "changed_m2": changes[name].changed_m2,
                 "changed_share": changes[name].changed_share,
+                "covered_m2": changes[name].covered_m2,
+                "uncovered_m2": changes[name].uncovered_m2,
                 "cell_area_m2": changes[name].cell_area_m2,
                 "matrix": changes[name].matrix.tolist(),
+                "covered_cells": changes[name].covered.tolist(),
+                "uncovered_cells": changes[name].uncovered.tolist(),
             }
             for name in names
         },
@@ -172,14 +212,16 @@ def change_markdown(
     lines = [
         f"# LCZ changes {before} -> {after}" if after else f"# LCZ changes since {before}",
         "",
-        "| district | compared (km²) | changed (km²) | changed (%) |",
-        "|---|---:|---:|---:|",
+        "| district | compared (km²) | changed (km²) | changed (%) | newly mapped (km²) "
+        "| no longer mapped (km²) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name in sorted(changes):
         c = changes[name]
         lines.append(
             f"| {name} | {c.compared_m2 / 1e6:.3f} | {c.changed_m2 / 1e6:.3f} "
-            f"| {100 * c.changed_share:.1f} |"
+            f"| {100 * c.changed_share:.1f} | {c.covered_m2 / 1e6:.3f} "
+            f"| {c.uncovered_m2 / 1e6:.3f} |"
         )
     lines += [
         "",
@@ -200,4 +242,16 @@ def change_markdown(
                 f"| {name} | {CLASSES[i].label} | {CLASSES[j].label} "
                 f"| {off[i, j] * c.cell_area_m2 / 1e6:.3f} |"
             )
+    coverage = [
+        f"| {name} | {kind} | {CLASSES[i].label} | {cells[i] * changes[name].cell_area_m2 / 1e6:.3f} |"
+        for name in sorted(changes)
+        for kind, cells in (
+            ("newly mapped", changes[name].covered),
+            ("no longer mapped", changes[name].uncovered),
+        )  # fmt: skip
+        for i in np.nonzero(cells)[0]
+    ]
+    if coverage:
+        lines += ["", "## Coverage", "", "| district | change | class | area (km²) |",
+                  "|---|---|---|---:|", *coverage]  # fmt: skip
     return "\n".join(lines) + "\n"

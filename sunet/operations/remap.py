@@ -55,6 +55,7 @@ from sunet.operations.versions import (
     VERSION_JSON,
     MapVersion,
     latest_version,
+    list_versions,
     prune_versions,
     publish_version,
 )
@@ -166,6 +167,7 @@ class RemapPlan:
             "districts_touched": [self.districts[s] for s in self.touched],
             "remapped_area_km2": self.area.area / 1e6 if self.area is not None else None,
             "districts": sorted(self.districts.values()),
+            "district_folders": self.districts,
         }
 
 
@@ -364,9 +366,10 @@ def finish_version(
         changes: dict[str, DistrictChange] = {}
         for slug, name in plan.districts.items():
             before, after = plan.previous.path / slug / DOMINANT, built / slug / DOMINANT
-            if before.is_file() and after.is_file():
-                changes[name] = compare_rasters(before, after, name)
-        changes_md = write_change_report(changes, built / CHANGES, plan.previous.name)
+            if after.is_file():
+                changes[name] = compare_rasters(before if before.is_file() else None, after, name)
+        after_name = _next_name(plan.config.out)
+        changes_md = write_change_report(changes, built / CHANGES, plan.previous.name, after_name)
     info = {
         **plan.to_json(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -376,11 +379,18 @@ def finish_version(
     }
     write_text_atomic(built / VERSION_JSON, json.dumps(info, indent=1) + "\n")
     version = publish_version(plan.config.out, built)
-    if changes_md is not None:
+    if changes_md is not None and plan.previous is not None:
         changes_md = version.path / CHANGES / "changes.md"
+        if version.name != after_name:  # another publisher took the number first
+            write_change_report(changes, version.path / CHANGES, plan.previous.name, version.name)
     if plan.config.keep_versions is not None:
         prune_versions(plan.config.out, plan.config.keep_versions)
     return version, changes_md
+
+
+def _next_name(root: Path) -> str:
+    existing = list_versions(root)
+    return MapVersion(Path(root), existing[-1].number + 1 if existing else 1).name
 
 
 def remap(config: RemapConfig, client: Any = None, predictor: Any = None) -> RemapResult:
