@@ -136,15 +136,20 @@ def _map_cache_key(context: Any, parameters: dict[str, Any]) -> str:
 @task(name="map", cache_key_fn=_map_cache_key, persist_result=True)
 def map_task(plan: RemapPlan, built: Path) -> MapReport | None:
     """Map what the plan asks into ``built``, spreading inference over the flow's Dask cluster."""
-    if built.exists():  # a crashed attempt's partial build: start it again cleanly
+    if built.exists():  # a crashed attempt's partial products: written again ...
         shutil.rmtree(built)
     built.mkdir(parents=True)
+    resume = _resume_dir(built)  # ... from the batches it finished, kept here
     if not _on_dask_worker():
-        return map_plan(plan, built)
+        return map_plan(plan, built, resume_dir=resume)
     from prefect_dask import get_dask_client
 
     with get_dask_client() as client:
-        return map_plan(plan, built, client=client)
+        return map_plan(plan, built, client=client, resume_dir=resume)
+
+
+def _resume_dir(built: Path) -> Path:
+    return built.with_name(built.name.replace(".build-", ".resume-", 1))
 
 
 def _on_dask_worker() -> bool:
@@ -476,6 +481,7 @@ def remap_flow(
     report = map_task.with_options(refresh_cache=not built.is_dir())(plan, built)
     assessment = assess_task(built, reference, reference_field) if reference else None
     version, _ = publish_task(plan, built, report)
+    shutil.rmtree(_resume_dir(built), ignore_errors=True)
     result["version"] = version.name
     if assessment is not None:
         result["assessment"] = assessment["figures"]
@@ -505,9 +511,10 @@ def _link_to_parent(city: str, version: MapVersion) -> None:
 
 def _forget_other_builds(keep: Path) -> None:
     # Builds of older plans can never be published (their plan is stale): free the space.
-    for other in keep.parent.glob(".build-*"):
-        if other != keep:
-            shutil.rmtree(other, ignore_errors=True)
+    for pattern, mine in ((".build-*", keep), (".resume-*", _resume_dir(keep))):
+        for other in keep.parent.glob(pattern):
+            if other != mine:
+                shutil.rmtree(other, ignore_errors=True)
 
 
 # -- artifacts --------------------------------------------------------------------------------

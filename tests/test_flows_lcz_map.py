@@ -7,6 +7,7 @@ a rerun with nothing new publishes nothing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -163,7 +164,6 @@ def test_fine_tunes_from_a_bundle_and_assesses_each_version(harness: None, tmp_p
 
 @pytest.mark.slow
 def test_city_file_drives_automatic_runs_which_never_train(harness: None, tmp_path: Path) -> None:
-    import json
 
     from flows.lcz_map import lcz_map
 
@@ -210,3 +210,51 @@ def test_city_file_drives_automatic_runs_which_never_train(harness: None, tmp_pa
     assert hanyang["uncovered_m2"] == 0
     assert sum(hanyang["covered_cells"]) * hanyang["cell_area_m2"] == hanyang["covered_m2"]
     assert (city / "scenes" / "b.tif").is_file()
+
+
+@pytest.mark.slow
+def test_rerun_after_a_crash_mid_map_reuses_the_finished_batches(
+    harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sunet.mapping.inference as inference
+    from flows.lcz_map import lcz_map
+
+    (tmp_path / "scenes").mkdir()
+    split_scene(tmp_path / "scenes" / "a.tif", 2, 17, size=256)
+    districts = write_districts(
+        tmp_path / "districts.gpkg", {"Hanyang": (LEFT + 32, TOP - 224, LEFT + 224, TOP - 32)}
+    )
+    args: dict[str, Any] = {
+        "city": "test", "out": tmp_path / "map", "scenes_dir": tmp_path / "scenes",
+        "districts": districts, "model": _bundle(tmp_path / "model.safetensors"),
+        "crs": "EPSG:32650", "dask_workers": 0,
+        "mapping": MapOptions(stride=16, batch_size=4, progress=False, cells_layer=False,
+                              novelty_windows=0),
+    }  # fmt: skip
+    real, calls = inference.predict_batch, {"n": 0}
+
+    def crash_on_the_fourth(*a: Any, **k: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise OSError("worker killed")
+        return real(*a, **k)
+
+    monkeypatch.setattr(inference, "predict_batch", crash_on_the_fourth)
+    with pytest.raises(OSError, match="worker killed"):
+        lcz_map(**args)
+    assert latest_version(tmp_path / "map") is None
+    monkeypatch.setattr(inference, "predict_batch", real)
+    counted = {"n": 0}
+
+    def counting(*a: Any, **k: Any) -> Any:
+        counted["n"] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(inference, "predict_batch", counting)
+    result = lcz_map(**args)
+    assert result["version"] == "v0001"
+    report = json.loads((tmp_path / "map" / "latest" / "version.json").read_text())["mapping"]
+    # The three batches finished before the crash are read back; only the rest run.
+    assert report["batches_reused"] == 3
+    assert counted["n"] == report["batches"] - 3
+    assert not list((tmp_path / "map" / "versions").glob(".resume-*"))

@@ -90,7 +90,12 @@ def test_redeploy_keeps_one_schedule_and_one_trigger(
             }
         zombie = client.read_automations_by_name(ZOMBIE_AUTOMATION)
     assert found == {
-        "lcz-map/wuhan": {"schedules": ["weekly-remap"], "triggers": 1, "pool": POOL, "limit": 1},
+        "lcz-map/wuhan": {
+            "schedules": ["scheduled-remap"],
+            "triggers": 1,
+            "pool": POOL,
+            "limit": 1,
+        },
         "lcz-inbox/wuhan": {"schedules": ["watch-inbox"], "triggers": 0, "pool": POOL, "limit": 1},
         "lcz-map/demo": {"schedules": [], "triggers": 0, "pool": POOL, "limit": 1},
     }

@@ -130,6 +130,12 @@ class MapConfig(BaseModel):
         description="Vector file (any CRS) of where the imagery changed since `base`: new, "
         "changed and removed scenes' footprints.",
     )
+    resume_dir: Path | None = Field(
+        default=None,
+        description="Keep each finished batch of windows here; a rerun of the same map after a "
+        "crash reads them back instead of running the model again (emptied when the inputs "
+        "differ; see sunet.mapping.resume).",
+    )
     progress: bool = Field(default=True, description="Show a progress bar (tqdm, on stderr).")
 
     @model_validator(mode="after")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from sunet.lcz import NUM_CLASSES
 from sunet.mapping.accumulate import CellAccumulator, CellRow, RunResult
 from sunet.mapping.mosaic import SceneMosaic
 from sunet.mapping.predictor import AbundancePredictor, load_predictor
+from sunet.mapping.resume import BatchCache
 from sunet.mapping.windows import (
     MapGrid,
     WindowBatch,
@@ -155,28 +156,50 @@ def _set_torch_threads(threads: int | None) -> None:
             torch.set_num_threads(threads)
 
 
+_Indexed = tuple[int, WindowBatch]
+
+
 def _local_results(
     mosaic: SceneMosaic,
     grid: MapGrid,
-    batches: Iterator[WindowBatch],
+    batches: Iterator[_Indexed],
     predictor: AbundancePredictor,
     min_window_valid: float,
     read_ahead: bool,
-) -> Iterator[tuple[WindowBatch, list[RunResult]]]:
+    cache: BatchCache | None,
+) -> Iterator[tuple[int, WindowBatch, list[RunResult], bool]]:
+    """(index, batch, results, read back from ``cache``) in batch order."""
+    kept = (lambda i: cache.get(i)) if cache is not None else (lambda i: None)
     if not read_ahead:
-        for batch in batches:
-            yield batch, predict_batch(read_batch(mosaic, grid, batch, min_window_valid), predictor)
+        for i, batch in batches:
+            old = kept(i)
+            if old is not None:
+                yield i, batch, old, True
+            else:
+                prepared = read_batch(mosaic, grid, batch, min_window_valid)
+                yield i, batch, predict_batch(prepared, predictor), False
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mosaic-read") as pool:
-        pending: deque[tuple[WindowBatch, Future[PreparedBatch]]] = deque()
-        for batch in batches:
-            pending.append((batch, pool.submit(read_batch, mosaic, grid, batch, min_window_valid)))
+        pending: deque[tuple[int, WindowBatch, Any]] = deque()
+
+        def pop() -> tuple[int, WindowBatch, list[RunResult], bool]:
+            i, done, item = pending.popleft()
+            if isinstance(item, list):
+                return i, done, item, True
+            return i, done, predict_batch(item.result(), predictor), False
+
+        for i, batch in batches:
+            old = kept(i)
+            item = (
+                old
+                if old is not None
+                else pool.submit(read_batch, mosaic, grid, batch, min_window_valid)
+            )
+            pending.append((i, batch, item))
             if len(pending) > _PREFETCH:
-                done, fut = pending.popleft()
-                yield done, predict_batch(fut.result(), predictor)
+                yield pop()
         while pending:
-            done, fut = pending.popleft()
-            yield done, predict_batch(fut.result(), predictor)
+            yield pop()
         # The reader thread's scenes were opened under its own GDAL environment: close them there.
         pool.submit(mosaic.close).result()
 
@@ -185,29 +208,40 @@ def _dask_results(
     client: Any,
     mosaic: SceneMosaic,
     grid: MapGrid,
-    batches: Iterator[WindowBatch],
+    batches: Iterator[_Indexed],
     predictor: AbundancePredictor | str,
     min_window_valid: float,
     threads: int | None,
-) -> Iterator[tuple[WindowBatch, list[RunResult]]]:
+    cache: BatchCache | None,
+) -> Iterator[tuple[int, WindowBatch, list[RunResult], bool]]:
     # Send the mosaic, grid and (a test's in-memory) predictor once; a bundle path stays a string
     # and each worker loads it once through load_predictor's cache.
     [mosaic_f, grid_f] = client.scatter([mosaic, grid], broadcast=True)
     pred_f = predictor if isinstance(predictor, str) else client.scatter(predictor, broadcast=True)
     nworkers = max(1, len(client.scheduler_info().get("workers", {})))
     in_flight = max(4, 3 * nworkers)
-    pending: deque[tuple[WindowBatch, Any]] = deque()
-    for batch in batches:
-        fut = client.submit(
-            run_batch, mosaic_f, grid_f, batch, pred_f, min_window_valid, threads, pure=False
+    pending: deque[tuple[int, WindowBatch, Any]] = deque()
+
+    def pop() -> tuple[int, WindowBatch, list[RunResult], bool]:
+        i, done, item = pending.popleft()
+        if isinstance(item, list):
+            return i, done, item, True
+        return i, done, item.result(), False
+
+    for i, batch in batches:
+        old = cache.get(i) if cache is not None else None
+        item = (
+            old
+            if old is not None
+            else client.submit(
+                run_batch, mosaic_f, grid_f, batch, pred_f, min_window_valid, threads, pure=False
+            )
         )
-        pending.append((batch, fut))
+        pending.append((i, batch, item))
         if len(pending) >= in_flight:
-            done, f = pending.popleft()
-            yield done, f.result()
+            yield pop()
     while pending:
-        done, f = pending.popleft()
-        yield done, f.result()
+        yield pop()
 
 
 def map_cells(
@@ -226,6 +260,7 @@ def map_cells(
     threads: int | None = None,
     read_ahead: bool = False,
     only: np.ndarray | None = None,
+    cache: BatchCache | None = None,
 ) -> dict[str, int]:
     """Map every masked cell of ``grid``, handing finished cell rows to ``sink`` in order.
 
@@ -246,36 +281,47 @@ def map_cells(
             the windows that run see exactly the strips and batches of a full run and give the
             same numbers; cells not covered by all their windows come out wrong and are the
             caller's to replace.
+        cache: keeps each finished batch and gives back those a crashed run of the same inputs
+            finished (see :mod:`sunet.mapping.resume`).
 
     Returns:
         counts: ``windows`` planned, ``windows_run`` through the model, ``windows_skipped``
-        (in batches left out by ``only``), ``batches``.
+        (in batches left out by ``only``), ``batches``, ``batches_reused`` (read back from
+        ``cache``).
     """
     runnable = runnable_windows(mask, grid.k)
-    batches = plan_batches(runnable, grid.k, batch_size)
-    if only is not None:
-        batches = (b for b in batches if _holds_any(b, only, grid.k))
+    batches: Iterator[_Indexed] = enumerate(plan_batches(runnable, grid.k, batch_size))
+    total = int(runnable.sum())
+    if only is not None:  # the progress bar counts only the windows that will run
+        chosen = [(i, b) for i, b in batches if _holds_any(b, only, grid.k)]
+        total = sum(b.n for _, b in chosen)
+        batches = iter(chosen)
     previous, threads = resolve_threads(None), resolve_threads(threads)
+    results: Iterator[tuple[int, WindowBatch, list[RunResult], bool]]
     if client is not None:
-        results = _dask_results(client, mosaic, grid, batches, predictor, min_window_valid, threads)
+        results = _dask_results(
+            client, mosaic, grid, batches, predictor, min_window_valid, threads, cache
+        )
     else:
         local = load_predictor(Path(predictor)) if isinstance(predictor, str) else predictor
         _set_torch_threads(threads)
-        results = _local_results(mosaic, grid, batches, local, min_window_valid, read_ahead)
+        results = _local_results(mosaic, grid, batches, local, min_window_valid, read_ahead, cache)
     acc = CellAccumulator(mask, weights, min_cell_valid)
-    counts = {"windows": int(runnable.sum()), "windows_run": 0, "batches": 0}
+    counts = {"windows": int(runnable.sum()), "windows_run": 0, "batches": 0, "batches_reused": 0}
     in_batches_run = 0
     try:
         with tqdm(
-            total=counts["windows"], unit="win", disable=not progress, file=sys.stderr,
-            leave=False,
-        ) as bar:  # fmt: skip
-            for batch, per_run in results:
+            total=total, unit="win", disable=not progress, file=sys.stderr, leave=False
+        ) as bar:
+            for i, batch, per_run, reused in results:
+                if cache is not None and not reused:
+                    cache.put(i, per_run)
                 for run, result in zip(batch.runs, per_run, strict=True):
                     for row in acc.add(run.row, run.col, result):
                         sink(row)
                     counts["windows_run"] += int(np.isfinite(result.abundances[:, 0]).sum())
                 counts["batches"] += 1
+                counts["batches_reused"] += int(reused)
                 in_batches_run += batch.n
                 bar.update(batch.n)
             for row in acc.finish():

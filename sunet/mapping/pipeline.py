@@ -8,6 +8,7 @@ folder is written whole under a temporary name and renamed into place (:func:`at
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -39,6 +40,7 @@ from sunet.mapping.novelty import NoveltyModel, SceneNovelty, scene_novelty
 from sunet.mapping.predictor import AbundancePredictor, load_predictor
 from sunet.mapping.products import write_area_products
 from sunet.mapping.rasters import StreamingRaster, gdal_env
+from sunet.mapping.resume import BatchCache
 from sunet.mapping.windows import (
     MapGrid,
     affected_cells,
@@ -90,6 +92,10 @@ class MapReport(BaseModel):
     windows_run: int = Field(description="Windows with enough imagery, run through the model.")
     windows_skipped: int = Field(
         default=0, description="Windows not run because a base map holds their cells."
+    )
+    batches: int = Field(default=0, description="Model batches of the run (run or read back).")
+    batches_reused: int = Field(
+        default=0, description="Batches read back from resume_dir (left by a crashed run)."
     )
     seconds: float = Field(description="Wall time of the inference pass.")
     city: AreaReport
@@ -367,8 +373,29 @@ def infer_cells(plan: MapPlan, work: Path, client: Any = None) -> dict[str, floa
                 threads=config.torch_threads,
                 read_ahead=config.read_ahead,
                 only=only,
+                cache=BatchCache(config.resume_dir, _inputs_fingerprint(plan))
+                if config.resume_dir is not None
+                else None,
             )
     return {**counts, "seconds": time.perf_counter() - t0}
+
+
+# Fields that change where or how visibly a map is made, not a batch's numbers.
+_NOT_INPUTS = ("out", "progress", "workers", "scheduler", "read_ahead", "resume_dir", "base",
+               "update_area", "novelty_windows", "cells_layer", "wudapt_resolution_deg")  # fmt: skip
+
+
+def _inputs_fingerprint(plan: MapPlan) -> str:
+    """What a batch's window results depend on: the model and scene files (path, size, time),
+    the grid and the options that shape inference."""
+    config = plan.config
+    record = plan.record()
+    record["config"] = {k: v for k, v in record["config"].items() if k not in _NOT_INPUTS}
+    record.pop("districts", None)
+    files = scene_paths(config.scenes) + ([config.model] if config.model is not None else [])
+    record["files"] = [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+    record["predictor"] = type(plan.predictor).__name__
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def write_area(plan: MapPlan, work: Path, slug: str) -> AreaReport:
@@ -464,6 +491,8 @@ def map_report(
         windows=int(counts["windows"]),
         windows_run=int(counts["windows_run"]),
         windows_skipped=int(counts.get("windows_skipped", 0)),
+        batches=int(counts.get("batches", 0)),
+        batches_reused=int(counts.get("batches_reused", 0)),
         seconds=float(counts["seconds"]),
         city=areas[0],
         districts=areas[1:],

@@ -77,7 +77,7 @@ __all__ = [
 _RUNTIME_OPTIONS = ("progress", "workers", "scheduler", "batch_size")
 _MAP_INPUTS = (
     "model", "scenes", "districts", "district_layer", "district_field", "out", "crs", "base",
-    "update_area",
+    "update_area", "resume_dir",
 )  # fmt: skip
 if TYPE_CHECKING:  # a model made at import time; type checkers see its base
     MapOptions = BaseModel
@@ -297,6 +297,7 @@ def _map_config(
     field: str,
     base: Path | None = None,
     update_area: Path | None = None,
+    resume_dir: Path | None = None,
 ) -> MapConfig:
     c = plan.config
     return MapConfig(
@@ -309,16 +310,23 @@ def _map_config(
         crs=plan.crs,
         base=base,
         update_area=update_area,
+        resume_dir=resume_dir,
         **c.mapping.model_dump(),
     )
 
 
 def map_plan(
-    plan: RemapPlan, dest: str | os.PathLike[str], client: Any = None, predictor: Any = None
+    plan: RemapPlan,
+    dest: str | os.PathLike[str],
+    client: Any = None,
+    predictor: Any = None,
+    resume_dir: Path | None = None,
 ) -> MapReport:
     """Write the plan's map into ``dest`` (an empty folder: the version being built).
 
     Args:
+        resume_dir: keep finished batches here, and reuse those a crashed attempt at the same
+            plan left (see :mod:`sunet.mapping.resume`).
         client: a ``distributed.Client`` to spread inference over (None: as the mapping
             options say).
         predictor: a model object to use instead of loading ``config.model`` (tests,
@@ -345,7 +353,7 @@ def map_plan(
             base, area = plan.previous.path, dest / REMAPPED_AREA
             frame = gpd.GeoDataFrame(geometry=[plan.area], crs=plan.crs)
             write_gpkg(frame, area, layer="remapped_area")
-        cfg = _map_config(plan, districts, dest, layer, field_name, base, area)
+        cfg = _map_config(plan, districts, dest, layer, field_name, base, area, resume_dir)
         return map_districts(cfg, predictor=predictor, client=client)
     finally:
         shutil.rmtree(work, ignore_errors=True)
