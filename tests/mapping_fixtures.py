@@ -116,3 +116,21 @@ def write_districts(
         warnings.simplefilter("ignore", UserWarning)  # the no-CRS case is on purpose
         gdf.to_file(path, layer="districts", driver="GPKG")
     return path
+
+
+def random_bundle(path: Path) -> Path:
+    """A random-initialised cpu-small bundle (patch 32, 1 m, RGB): orchestration tests map with
+    it; what they check is not map quality."""
+    import torch
+
+    from sunet.bundle import BundleMeta, save_bundle
+    from sunet.model import SUNet, get_preset
+
+    torch.manual_seed(0)
+    preset = get_preset("cpu-small")
+    meta = BundleMeta(
+        preset=preset.name, model=preset.model, mean=[120.0] * 3, std=[60.0] * 3,
+        patch_size=32, input_size=preset.model.input_size, gsd=1.0,
+        bands=["red", "green", "blue"], crs="EPSG:32650", index_hash="0" * 64,
+    )  # fmt: skip
+    return save_bundle(path, SUNet(preset.model), meta)

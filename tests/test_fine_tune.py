@@ -60,10 +60,14 @@ def test_fine_tuning_starts_from_the_bundle_and_records_it(
     assert tuned.meta.index_hash != start.meta.index_hash
     # A few new labels are too precious to hold back: every split trains, the last epoch is kept.
     assert tuned.meta.training["train_splits"] == ["train", "val", "test"]
-    assert tuned.meta.training["train_patches"] == 24
+    # The bundle's own store is still in place: its train patches are replayed alongside, up to
+    # two per new patch (the base store's train split holds fewer here: all of them).
+    replay = tuned.meta.training["replay"]
+    assert replay["store"] == str(store.resolve()) and 0 < replay["patches"] <= 48
+    assert tuned.meta.training["train_patches"] == 24 + replay["patches"]
     assert tuned.meta.training["best_epoch"] == tuned.meta.training["epochs"]
     # The schedule is counted in steps: 6 steps of batches of 8.
-    batches = tuned.meta.training["train_patches"] // 8
+    batches = tuned.meta.training["train_patches"] // 8  # new and replayed patches
     saved = json.loads((tmp_path / "ft" / "config.json").read_text())
     assert saved["epochs"] == tuned.meta.training["epochs"] == -(-6 // batches)
     assert tuned.meta.training["steps"] == saved["epochs"] * batches
@@ -129,6 +133,10 @@ def test_replay_mixes_the_bundle_training_patches_in(
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert f"cannot fine-tune on {other}: patch size 64 vs the store's 32 px" in err
+    # By default the bundle's own store (still in place) is replayed; null turns it off.
+    assert TrainConfig(patches=new_store, out=tmp_path / "d", init_from=bundle).replay == store
+    none = TrainConfig(patches=new_store, out=tmp_path / "d", init_from=bundle, replay=None)
+    assert none.replay is None
     with pytest.raises(ValueError, match="replay needs init_from"):
         TrainConfig(patches=store, out=tmp_path / "y", replay=store)
 

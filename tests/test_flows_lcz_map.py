@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mapping_fixtures import LEFT, TOP, split_scene, write_districts
+from mapping_fixtures import LEFT, TOP, random_bundle, split_scene, write_districts
 
 import sunet.operations.remap as remap_module
 from sunet.operations.remap import MapOptions
@@ -29,22 +29,6 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     with prefect_test_harness(server_startup_timeout=120):
         with temporary_settings(updates={PREFECT_LOCAL_STORAGE_PATH: storage}):
             yield
-
-
-def _bundle(path: Path) -> Path:
-    import torch
-
-    from sunet.bundle import BundleMeta, save_bundle
-    from sunet.model import SUNet, get_preset
-
-    torch.manual_seed(0)
-    preset = get_preset("cpu-small")
-    meta = BundleMeta(
-        preset=preset.name, model=preset.model, mean=[120.0] * 3, std=[60.0] * 3,
-        patch_size=32, input_size=preset.model.input_size, gsd=1.0,
-        bands=["red", "green", "blue"], crs="EPSG:32650", index_hash="0" * 64,
-    )  # fmt: skip
-    return save_bundle(path, SUNet(preset.model), meta)
 
 
 @pytest.mark.slow
@@ -63,7 +47,7 @@ def test_rerun_after_crash_reuses_the_map(
         "out": tmp_path / "map",
         "scenes_dir": tmp_path / "scenes",
         "districts": districts,
-        "model": _bundle(tmp_path / "model.safetensors"),
+        "model": random_bundle(tmp_path / "model.safetensors"),
         "crs": "EPSG:32650",
         "mapping": MapOptions(stride=16, progress=False, cells_layer=False),
         "dask_workers": 0,
@@ -140,7 +124,7 @@ def test_fine_tunes_from_a_bundle_and_assesses_each_version(harness: None, tmp_p
     gpd.GeoDataFrame({"lcz": ["2", "G"]}, geometry=halves, crs=32650).to_crs(4326).to_file(
         tmp_path / "labels.gpkg", layer="labels"
     )
-    start = _bundle(tmp_path / "start.safetensors")
+    start = random_bundle(tmp_path / "start.safetensors")
     result = lcz_map(
         city="test",
         out=tmp_path / "map",
@@ -190,7 +174,7 @@ def test_city_file_drives_automatic_runs_which_never_train(harness: None, tmp_pa
         lcz_map(**run)
     assert not (tmp_path / "map" / "work" / "models").exists()
 
-    _bundle(city / "model.safetensors")
+    random_bundle(city / "model.safetensors")
     config.write_text(common + "model: model.safetensors\n", encoding="utf-8")
     first = lcz_map(**run)
     assert first["version"] == "v0001" and first["plan"]["districts"] == ["Hanyang"]
@@ -226,7 +210,7 @@ def test_rerun_after_a_crash_mid_map_reuses_the_finished_batches(
     )
     args: dict[str, Any] = {
         "city": "test", "out": tmp_path / "map", "scenes_dir": tmp_path / "scenes",
-        "districts": districts, "model": _bundle(tmp_path / "model.safetensors"),
+        "districts": districts, "model": random_bundle(tmp_path / "model.safetensors"),
         "crs": "EPSG:32650", "dask_workers": 0,
         "mapping": MapOptions(stride=16, batch_size=4, progress=False, cells_layer=False,
                               novelty_windows=0),

@@ -166,7 +166,96 @@ def test_demo_deployment_runs_to_completion(server: tuple[LocalPrefect, dict[str
     )  # fmt: skip
     state = _wait_for_final_run(local, "lcz-map/wuhan", timeout=240)
     assert state.type.value == "FAILED"
-    assert "lcz-map/wuhan: missing input(s): scenes_dir (" in (state.message or ""), state.message
+    # The one-line reason is the run's state message (what --watch and the UI show).
+    assert "wuhan/lcz-map.yaml: no such city file" in (state.message or ""), state.message
     local.stop("worker")
     assert local.running_pid("worker") is None
     assert os.environ.get("PREFECT_API_URL") != env["PREFECT_API_URL"]  # nothing leaked here
+
+
+def _runs_of(local: LocalPrefect, deployment: str) -> list[Any]:
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    with _client_of(local) as client:
+        dep = client.read_deployment_by_name(deployment)
+        return list(
+            client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep.id]))
+            )
+        )
+
+
+def _wait(what: str, ready: Any, timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            tail = log.read_text(errors="replace")[-6000:] if log.is_file() else ""
+            raise AssertionError(f"{what} not within {timeout:.0f} s; serve log:\n{tail}")
+        time.sleep(2)
+
+
+@pytest.mark.slow
+def test_a_city_configured_by_its_file_remaps_on_event_and_schedule(
+    server: tuple[LocalPrefect, dict[str, str]],
+) -> None:
+    """Only the city's folder and `make serve`: the event and the schedule each bring a new
+    version, with the model named in the file, and nothing trains."""
+    from mapping_fixtures import LEFT, TOP, random_bundle, split_scene, write_districts
+
+    local, env = server
+    city = Path(env["LCZ_DATA_ROOT"]) / "tcity"
+    (city / "scenes").mkdir(parents=True)
+    (city / "inbox").mkdir()
+    split_scene(city / "scenes" / "a.tif", 2, 17, size=192)
+    write_districts(city / "districts.gpkg", {"Hanyang": (LEFT + 32, TOP - 160, LEFT + 352,
+                                                          TOP - 32)})  # fmt: skip
+    random_bundle(city / "model.safetensors")
+    (city / "lcz-map.yaml").write_text(
+        "model: model.safetensors\ncrs: EPSG:32650\nsettle_seconds: 0\ndask_workers: 0\n"
+        "mapping: {stride: 16, progress: false, cells_layer: false, novelty_windows: 0}\n"
+        "deployment: {schedule: '* * * * *', watch_inbox: null}\n",
+        encoding="utf-8",
+    )
+    out = Path(env["LCZ_RUNS_ROOT"]) / "tcity"
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    local.start_serve(env)
+    log = local.log_file("serve")
+    try:
+        _wait("the deployment", lambda: "tcity" in log.read_text(errors="replace"), 240, log)
+        emit = [prefect, "event", "emit", "lcz.imagery.arrived", "--resource-id", "lcz.city.tcity"]
+        time.sleep(5)  # the trigger is in place once the deployment is
+        subprocess.run(emit, env=env, check=True, capture_output=True, timeout=120)
+        _wait("v0001", lambda: (out / "versions" / "v0001").is_dir(), 420, log)
+
+        split_scene(city / "inbox" / "b.tif", 11, 11, size=192, left=LEFT + 192)
+        subprocess.run(emit, env=env, check=True, capture_output=True, timeout=120)
+        _wait("v0002", lambda: (out / "versions" / "v0002").is_dir(), 420, log)
+        # The every-minute schedule runs too (no new imagery by then: it publishes nothing).
+        _wait(
+            "a scheduled run",
+            lambda: any(
+                r.parameters.get("started_by") == "schedule" and r.state and r.state.is_final()
+                for r in _runs_of(local, "lcz-map/tcity")
+            ),
+            300,
+            log,
+        )
+    finally:
+        local.stop("serve")
+    runs = _runs_of(local, "lcz-map/tcity")
+    finished = [r for r in runs if r.state is not None and r.state.is_final()]
+    assert finished and all(r.state.is_completed() for r in finished), [
+        (r.parameters, r.state.message) for r in finished
+    ]
+    assert {"event", "schedule"} <= {r.parameters.get("started_by") for r in finished}
+    changes = json.loads((out / "versions" / "v0002" / "changes" / "changes.json").read_text())
+    assert (changes["before"], changes["after"]) == ("v0001", "v0002")
+    assert changes["districts"]["Hanyang"]["covered_m2"] > 0
+    assert not (out / "work" / "models").exists()  # automation trained nothing
+    with _client_of(local) as client:
+        by_run = {}
+        for a in client.read_artifacts():
+            by_run.setdefault(a.key, set()).add(a.flow_run_id)
+    parents = {r.id for r in runs}
+    assert by_run.get("tcity-map", set()) & parents  # on the run the trigger started
+    assert by_run.get("tcity-changes", set()) & parents

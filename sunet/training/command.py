@@ -56,7 +56,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         type=Path,
         metavar="STORE",
         help="with --init-from: mix the train patches of this store (what the bundle learnt "
-        "from) into fine-tuning, so that the new labels add to what it knew",
+        "from) into fine-tuning, so that the new labels add to what it knew (default: the "
+        "bundle's own store, if still in place)",
+    )
+    p.add_argument(
+        "--no-replay",
+        action="store_true",
+        help="with --init-from: do not replay the bundle's own store (replayed by default when "
+        "it is still where the bundle records it)",
     )
     p.add_argument(
         "--replay-ratio",
@@ -161,6 +168,8 @@ def run(args: argparse.Namespace) -> int:
                  "fine_tune_steps", "appearance", "train_splits", "replay", "replay_ratio"):  # fmt: skip
         if getattr(args, name) is not None:
             fields[name] = getattr(args, name)
+    if args.no_replay:
+        fields["replay"] = None
     config = TrainConfig(**fields)
     path = train(config)
     print(f"model bundle: {path}")

@@ -193,7 +193,8 @@ class TrainConfig(BaseModel):
         description="With init_from: a patch store of what the bundle learnt from (its own "
         "store, or any with the same bands, patch size, GSD and radiometry); replay_ratio of its "
         "train patches per new patch are mixed into fine-tuning, so that a few polygons of a new "
-        "city add to what the model knew instead of replacing it.",
+        "city add to what the model knew instead of replacing it. Unset: the bundle's own "
+        "store when it is still where the bundle records it, unchanged; null: no replay.",
     )
     replay_ratio: float = Field(
         default=2.0,
@@ -285,6 +286,8 @@ class TrainConfig(BaseModel):
             self.max_minutes = FINE_TUNE_MINUTES
         if self.train_splits is None:
             self.train_splits = ["train", "val", "test"]
+        if "replay" not in self.model_fields_set:
+            self.replay = _own_store(meta.training.get("patches"), meta.index_hash)
         return self
 
     # Narrowed accessors: after validation these are never None.
@@ -299,6 +302,19 @@ class TrainConfig(BaseModel):
         if self.pure_stream:
             return ("psc", "abundance", "reconstruction")
         return ("abundance", "reconstruction")
+
+
+def _own_store(recorded: object, index_hash: str) -> Path | None:
+    """The patch store a bundle was trained on, if it is still where the bundle says and holds
+    the same patches (its index hashes as recorded); None otherwise."""
+    if not isinstance(recorded, str):
+        return None
+    index = Path(recorded) / "index.parquet"
+    if not index.is_file():
+        return None
+    from sunet.training.data import file_sha256  # torch; only when fine-tuning
+
+    return Path(recorded) if file_sha256(index) == index_hash else None
 
 
 def load_saved_config(path: Path) -> TrainConfig:

@@ -518,6 +518,7 @@ class Trainer:
             "pure_stream": config.pure_stream,
             "abundances_on_pure": config.abundances_on_pure,
             "task_weights": dict(zip(self.tasks, weights, strict=True)),
+            "patches": str(Path(config.patches).resolve()),
             "train_patches": len(self.train_data),
             "replay": (
                 {"store": str(self.config.replay), "patches": self.replayed}
