@@ -55,7 +55,9 @@ def metrics_rows(bundle: Path) -> list[dict[str, object]]:
             put(name, "value", value)
     for name, value in meta.training.items():
         put(name, "training", value)
-    return list(rows.values())
+    # Every row carries every column: a table takes its columns from the first row.
+    columns = list(dict.fromkeys(c for row in rows.values() for c in row))
+    return [{c: row.get(c) for c in columns} for row in rows.values()]
 
 
 @flow(name="lcz-train", log_prints=True)

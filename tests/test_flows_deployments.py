@@ -98,3 +98,21 @@ def test_cache_key_follows_file_content_not_outputs(tmp_path: Path) -> None:
     assert fingerprint({"labels": labels, "out": out, "patch": 64}, outputs=("out",)) != key
     labels.write_bytes(b"v1")
     assert fingerprint({"labels": labels, "out": out, "patch": 32}, outputs=("out",)) != key
+
+
+def test_metrics_table_rows_share_every_column(tmp_path: Path) -> None:
+    from mapping_fixtures import random_bundle
+
+    from flows.train import metrics_rows
+    from sunet.bundle import load_bundle, save_bundle
+
+    start = load_bundle(random_bundle(tmp_path / "a.safetensors"))
+    meta = start.meta.model_copy(
+        update={"metrics": {"test": {"oa": 0.97}}, "training": {"epochs": 3, "seed": 0}}
+    )
+    rows = metrics_rows(save_bundle(tmp_path / "b.safetensors", start.model, meta))
+    # A table takes its columns from the first row: every row must have them all.
+    assert all(list(r) == ["metric", "test", "training"] for r in rows)
+    by_metric = {r["metric"]: r for r in rows}
+    assert by_metric["oa"]["test"] == 0.97 and by_metric["epochs"]["training"] == 3
+    assert by_metric["seed"]["training"] == 0 and by_metric["oa"]["training"] is None
