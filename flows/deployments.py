@@ -93,8 +93,9 @@ _COMMON: dict[str, Any] = {
 
 def city_deployments(city: str, data: Path) -> list[Any]:
     """``lcz-map/<city>`` and ``lcz-inbox/<city>`` for the city whose file is
-    ``data/<city>/lcz-map.yaml`` (deployment settings from the file; defaults if it is absent,
-    in which case runs fail with one line naming it)."""
+    ``data/<city>/lcz-map.yaml`` (deployment settings from the file). Without the file (a city
+    always deployed, whose data is not in place yet) only ``lcz-map/<city>`` is declared, with
+    the default schedule; its runs fail with one line naming the file."""
     config_file = data / city / CITY_CONFIG
     settings = DeploymentSettings()
     if config_file.is_file():
@@ -129,7 +130,7 @@ def city_deployments(city: str, data: Path) -> list[Any]:
             **_COMMON,
         )
     ]
-    if settings.watch_inbox:
+    if settings.watch_inbox and config_file.is_file():  # nothing to watch without the file
         out.append(
             lcz_inbox.to_deployment(
                 name=city,

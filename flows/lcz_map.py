@@ -479,9 +479,9 @@ def remap_flow(
     built = Path(config.out) / "versions" / f".build-{key[:16]}"
     _forget_other_builds(built)
     report = map_task.with_options(refresh_cache=not built.is_dir())(plan, built)
+    shutil.rmtree(_resume_dir(built), ignore_errors=True)  # the finished build is kept instead
     assessment = assess_task(built, reference, reference_field) if reference else None
     version, _ = publish_task(plan, built, report)
-    shutil.rmtree(_resume_dir(built), ignore_errors=True)
     result["version"] = version.name
     if assessment is not None:
         result["assessment"] = assessment["figures"]

@@ -76,7 +76,7 @@ def test_redeploy_keeps_one_schedule_and_one_trigger(
             deploy(POOL, build_deployments(tmp_path / "data", tmp_path / "runs"))
         found = {}
         automations = client.read_automations()
-        for name in ("lcz-map/wuhan", "lcz-inbox/wuhan", "lcz-map/demo"):
+        for name in ("lcz-map/wuhan", "lcz-map/demo"):
             d = client.read_deployment_by_name(name)
             owned = [
                 a for a in automations
@@ -96,7 +96,6 @@ def test_redeploy_keeps_one_schedule_and_one_trigger(
             "pool": POOL,
             "limit": 1,
         },
-        "lcz-inbox/wuhan": {"schedules": ["watch-inbox"], "triggers": 0, "pool": POOL, "limit": 1},
         "lcz-map/demo": {"schedules": [], "triggers": 0, "pool": POOL, "limit": 1},
     }
     assert len(zombie) == 1
@@ -264,3 +263,57 @@ def test_a_city_configured_by_its_file_remaps_on_event_and_schedule(
     parents = {r.id for r in runs}
     assert by_run.get("tcity-map", set()) & parents  # on the run the trigger started
     assert by_run.get("tcity-changes", set()) & parents
+
+
+@pytest.mark.slow
+def test_kill_9_mid_map_then_the_rerun_reuses_the_finished_batches(
+    server: tuple[LocalPrefect, dict[str, str]],
+) -> None:
+    import signal
+
+    from mapping_fixtures import LEFT, TOP, random_bundle, split_scene, write_districts
+
+    local, env = server
+    city = Path(env["LCZ_DATA_ROOT"]) / "kcity"
+    (city / "scenes").mkdir(parents=True)
+    split_scene(city / "scenes" / "a.tif", 2, 17, size=384)
+    write_districts(city / "districts.gpkg", {"Hanyang": (LEFT + 32, TOP - 352, LEFT + 352,
+                                                          TOP - 32)})  # fmt: skip
+    random_bundle(city / "model.safetensors")
+    (city / "lcz-map.yaml").write_text(
+        "model: model.safetensors\ncrs: EPSG:32650\ndask_workers: 0\n"
+        "mapping: {stride: 16, batch_size: 4, progress: false, cells_layer: false, "
+        "novelty_windows: 0}\ndeployment: {schedule: null, watch_inbox: null}\n",
+        encoding="utf-8",
+    )
+    out = Path(env["LCZ_RUNS_ROOT"]) / "kcity"
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    run = [prefect, "deployment", "run", "lcz-map/kcity"]
+    log = local.log_file("serve")
+    local.start_serve(env)
+    try:
+        _wait("the deployment", lambda: "kcity" in log.read_text(errors="replace"), 240, log)
+        subprocess.run(run, env=env, check=True, capture_output=True, timeout=120)
+        finished = lambda: len(list(out.glob("versions/.resume-*/*.npz")))  # noqa: E731
+        _wait("ten finished batches", lambda: finished() >= 10, 420, log)
+        os.killpg(local.running_pid("serve") or 0, signal.SIGKILL)  # the machine "dies"
+        time.sleep(1)
+        kept = finished()
+        assert not (out / "versions" / "v0001").exists()
+        local.start_serve(env)
+        subprocess.run(run, env=env, check=True, capture_output=True, timeout=120)
+        _wait(
+            "a completed run",
+            lambda: any(
+                r.state is not None and r.state.is_completed()
+                for r in _runs_of(local, "lcz-map/kcity")
+            ),
+            900,
+            log,
+        )
+    finally:
+        local.stop("serve")
+    mapping = json.loads((out / "versions" / "v0001" / "version.json").read_text())["mapping"]
+    assert mapping["batches_reused"] >= kept >= 10
+    assert mapping["batches"] > mapping["batches_reused"]
+    assert not list(out.glob("versions/.resume-*"))
