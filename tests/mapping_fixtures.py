@@ -119,12 +119,14 @@ def write_districts(
 
 
 def random_bundle(path: Path) -> Path:
-    """A random-initialised cpu-small bundle (patch 32, 1 m, RGB): orchestration tests map with
-    it; what they check is not map quality."""
+    """A random-initialised cpu-small bundle (patch 32, 1 m, RGB, the tiler's default radiometry):
+    orchestration tests map with it; what they check is not map quality."""
     import torch
 
     from sunet.bundle import BundleMeta, save_bundle
+    from sunet.geo.raster import Radiometry
     from sunet.model import SUNet, get_preset
+    from sunet.tiling import TileConfig
 
     torch.manual_seed(0)
     preset = get_preset("cpu-small")
@@ -132,5 +134,6 @@ def random_bundle(path: Path) -> Path:
         preset=preset.name, model=preset.model, mean=[120.0] * 3, std=[60.0] * 3,
         patch_size=32, input_size=preset.model.input_size, gsd=1.0,
         bands=["red", "green", "blue"], crs="EPSG:32650", index_hash="0" * 64,
+        radiometry=Radiometry(stretch=TileConfig.model_fields["stretch"].default),
     )  # fmt: skip
     return save_bundle(path, SUNet(preset.model), meta)

@@ -172,6 +172,26 @@ def test_demo_deployment_runs_to_completion(server: tuple[LocalPrefect, dict[str
     assert os.environ.get("PREFECT_API_URL") != env["PREFECT_API_URL"]  # nothing leaked here
 
 
+def _make_city(
+    env: dict[str, str], name: str, size: int, east: int, config: str
+) -> tuple[Path, Path]:
+    """A city folder under the data root: one ``size`` m scene (LCZ 2 | LCZ G), the district
+    Hanyang reaching ``east`` m from the scene's west edge, a random model and a city file
+    (``config`` appended to the model, CRS and Dask lines). Returns it and its map root."""
+    from mapping_fixtures import LEFT, TOP, random_bundle, split_scene, write_districts
+
+    city = Path(env["LCZ_DATA_ROOT"]) / name
+    (city / "scenes").mkdir(parents=True)
+    split_scene(city / "scenes" / "a.tif", 2, 17, size=size)
+    box = (LEFT + 32, TOP - size + 32, LEFT + east, TOP - 32)
+    write_districts(city / "districts.gpkg", {"Hanyang": box})
+    random_bundle(city / "model.safetensors")
+    (city / "lcz-map.yaml").write_text(
+        "model: model.safetensors\ncrs: EPSG:32650\ndask_workers: 0\n" + config, encoding="utf-8"
+    )
+    return city, Path(env["LCZ_RUNS_ROOT"]) / name
+
+
 def _runs_of(local: LocalPrefect, deployment: str) -> list[Any]:
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 
@@ -199,23 +219,15 @@ def test_a_city_configured_by_its_file_remaps_on_event_and_schedule(
 ) -> None:
     """Only the city's folder and `make serve`: the event and the schedule each bring a new
     version, with the model named in the file, and nothing trains."""
-    from mapping_fixtures import LEFT, TOP, random_bundle, split_scene, write_districts
+    from mapping_fixtures import LEFT, split_scene
 
     local, env = server
-    city = Path(env["LCZ_DATA_ROOT"]) / "tcity"
-    (city / "scenes").mkdir(parents=True)
+    city, out = _make_city(
+        env, "tcity", 192, 352, "settle_seconds: 0\nmapping: {stride: 16, progress: false, "
+        "cells_layer: false, novelty_windows: 0}\ndeployment: {schedule: '* * * * *', "
+        "watch_inbox: null}\n",
+    )  # fmt: skip
     (city / "inbox").mkdir()
-    split_scene(city / "scenes" / "a.tif", 2, 17, size=192)
-    write_districts(city / "districts.gpkg", {"Hanyang": (LEFT + 32, TOP - 160, LEFT + 352,
-                                                          TOP - 32)})  # fmt: skip
-    random_bundle(city / "model.safetensors")
-    (city / "lcz-map.yaml").write_text(
-        "model: model.safetensors\ncrs: EPSG:32650\nsettle_seconds: 0\ndask_workers: 0\n"
-        "mapping: {stride: 16, progress: false, cells_layer: false, novelty_windows: 0}\n"
-        "deployment: {schedule: '* * * * *', watch_inbox: null}\n",
-        encoding="utf-8",
-    )
-    out = Path(env["LCZ_RUNS_ROOT"]) / "tcity"
     prefect = str(Path(sys.executable).with_name("prefect"))
     local.start_serve(env)
     log = local.log_file("serve")
@@ -271,22 +283,12 @@ def test_kill_9_mid_map_then_the_rerun_reuses_the_finished_batches(
 ) -> None:
     import signal
 
-    from mapping_fixtures import LEFT, TOP, random_bundle, split_scene, write_districts
-
     local, env = server
-    city = Path(env["LCZ_DATA_ROOT"]) / "kcity"
-    (city / "scenes").mkdir(parents=True)
-    split_scene(city / "scenes" / "a.tif", 2, 17, size=384)
-    write_districts(city / "districts.gpkg", {"Hanyang": (LEFT + 32, TOP - 352, LEFT + 352,
-                                                          TOP - 32)})  # fmt: skip
-    random_bundle(city / "model.safetensors")
-    (city / "lcz-map.yaml").write_text(
-        "model: model.safetensors\ncrs: EPSG:32650\ndask_workers: 0\n"
-        "mapping: {stride: 16, batch_size: 4, progress: false, cells_layer: false, "
-        "novelty_windows: 0}\ndeployment: {schedule: null, watch_inbox: null}\n",
-        encoding="utf-8",
-    )
-    out = Path(env["LCZ_RUNS_ROOT"]) / "kcity"
+    _, out = _make_city(
+        env, "kcity", 384, 352, "mapping: {stride: 16, batch_size: 4, progress: false, "
+        "cells_layer: false, novelty_windows: 0}\ndeployment: {schedule: null, "
+        "watch_inbox: null}\n",
+    )  # fmt: skip
     prefect = str(Path(sys.executable).with_name("prefect"))
     run = [prefect, "deployment", "run", "lcz-map/kcity"]
     log = local.log_file("serve")
