@@ -131,21 +131,21 @@ def run_batch(
     return predict_batch(read_batch(mosaic, grid, batch, min_window_valid), predictor)
 
 
-def resolve_threads(requested: int | None) -> int | None:
+def resolve_threads(requested: int | None) -> int:
     """Torch threads for every process of a run: ``requested``, else this process's current
-    count (None when torch is not loaded: then no model here uses it).
+    count.
 
     CPU kernels split some batch shapes differently across thread counts, which changes the last
     bits of the abundances; running every process with the same count keeps a Dask run
-    bit-identical to a single-process one.
+    bit-identical to a single-process one. The count is read even when this process has not
+    loaded torch yet (one that only hands batches to Dask workers): leaving it unset would let
+    each worker keep whatever count it had (Dask starts workers with one thread).
     """
     if requested is not None:
         return requested
-    if "torch" in sys.modules:
-        import torch
+    import torch
 
-        return int(torch.get_num_threads())
-    return None
+    return int(torch.get_num_threads())
 
 
 def _set_torch_threads(threads: int | None) -> None:
