@@ -37,7 +37,9 @@ DEMO_PRESET ?= cpu-small
 # On 2 cores, two single-thread data-parallel processes train 1.25x faster than one process with
 # two threads (measured, README "Results"); on a larger machine give --nproc <cores> --threads 1.
 # Maps are made from the abundance head, so pure patches train it too (README "Another city").
-DEMO_TRAIN_ARGS ?= --nproc 2 --threads 1 --abundances-on-pure
+# The preset's 30 epochs are trained whatever the machine's speed (--max-minutes 0), so that the
+# README's figures reproduce on any 2-core machine; on a slow or busy one it simply takes longer.
+DEMO_TRAIN_ARGS ?= --nproc 2 --threads 1 --abundances-on-pure --max-minutes 0
 demo: setup
 	$(BIN)/lcz-map synth --out $(DEMO_DIR)/city
 	$(BIN)/lcz-map tile --scenes $(DEMO_DIR)/city/scenes --labels $(DEMO_DIR)/city/labels.gpkg \

@@ -9,9 +9,12 @@ pay for importing torch.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
+import traceback
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -58,13 +61,52 @@ def option_errors(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
+# Commands that write an output folder under a lock (sunet.locks): they take --wait.
+WRITERS = ("tile", "train", "map", "remap")
+
+
 def build_parser(command: str) -> tuple[argparse.ArgumentParser, ModuleType]:
-    """The parser holding only ``command``'s subparser, and that command's module."""
+    """The parser holding only ``command``'s subparser, and that command's module; every command
+    takes ``--debug`` (a traceback instead of the one-line error), writers ``--wait``."""
     module = importlib.import_module(COMMANDS[command][0])
     parser = argparse.ArgumentParser(prog="lcz-map")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     module.add_parser(sub)
+    own = sub.choices[command]
+    own.add_argument("--debug", action="store_true", help="on an error, show the traceback too")
+    if command in WRITERS:
+        own.add_argument(
+            "--wait",
+            action="store_true",
+            help="if another run is writing the same output, wait for it instead of failing",
+        )
     return parser, module
+
+
+# errno -> what it means for an output path, in words
+_OS_PROBLEMS = {
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOTDIR: "a part of this path is a file, not a folder",
+    errno.EISDIR: "is a folder, where a file is expected",
+    errno.EEXIST: "already exists",
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.ENAMETOOLONG: "path too long",
+    errno.ENOENT: "no such file or folder",
+}
+
+
+def os_error_line(error: OSError) -> str:
+    """One line for an OS error: the path(s) and the problem in words."""
+    problem = _OS_PROBLEMS.get(error.errno or -1) or (error.strerror or type(error).__name__)
+    if error.errno == errno.EEXIST and error.filename and Path(error.filename).is_file():
+        problem = "is a file, where a folder is needed"
+    paths = [str(p) for p in (error.filename, error.filename2) if p is not None]
+    if not paths:
+        return f"{problem} ({error})" if error.strerror is None else problem
+    return f"{' -> '.join(paths)}: {problem}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,18 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser, module = build_parser(argv[0])
     args = parser.parse_args(argv)
-    from pydantic import ValidationError
+    from sunet.locks import set_waiting
 
+    set_waiting(bool(getattr(args, "wait", False)))
     try:
         return int(module.run(args) or 0)
-    except ValidationError as e:
-        # A stage's typed config rejected an option: name it as the user typed it, on one line.
-        print(f"lcz-map {args.command}: error: {option_errors(e)}", file=sys.stderr)
-        return 2
-    except (CliError, FileNotFoundError, ValueError) as e:
-        # Library errors carry the offending file and the problem in one line.
-        print(f"lcz-map {args.command}: error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"lcz-map {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -97,6 +132,32 @@ def main(argv: list[str] | None = None) -> int:
         # The reader went away (`lcz-map ... | head`): the work is done, nothing more to say.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (stdout must stay open until exit)
         return 0
+    except Exception as e:
+        line = error_line(e)
+        if line is None:
+            raise  # not a kind of error the user can fix from a message: the traceback
+        if args.debug:
+            traceback.print_exc()
+        print(f"lcz-map {args.command}: error: {line}", file=sys.stderr)
+        return 2
+
+
+def error_line(e: Exception) -> str | None:
+    """The one line for an error the user can act on (bad option, bad input, a busy or faulty
+    output path), or None for anything else."""
+    from pydantic import ValidationError
+
+    from sunet.locks import FolderBusyError
+
+    if isinstance(e, ValidationError):
+        return option_errors(e)  # an option as the user typed it
+    if isinstance(e, FileNotFoundError) and e.errno is not None and e.filename is not None:
+        return os_error_line(e)  # raised by the OS, not by the library's own checks
+    if isinstance(e, CliError | FileNotFoundError | ValueError | FolderBusyError):
+        return str(e)  # library errors carry the offending file and the problem in one line
+    if isinstance(e, OSError):
+        return os_error_line(e)
+    return None
 
 
 if __name__ == "__main__":

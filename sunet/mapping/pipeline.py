@@ -31,6 +31,7 @@ from sunet.geo.grid import resolve_crs
 from sunet.geo.raster import SceneInfo, inspect_scene
 from sunet.geo.vector import read_polygons
 from sunet.lcz import NUM_CLASSES, by_code
+from sunet.locks import hold
 from sunet.mapping.accumulate import ABUNDANCE_NODATA, CellRow
 from sunet.mapping.config import MapConfig
 from sunet.mapping.districts import CITY, District, districts_in, read_districts
@@ -467,13 +468,17 @@ def map_districts(
     Raises:
         FileNotFoundError / ValueError: one line naming the bad input.
     """
-    plan = plan_map(config, predictor)
-    scenes = score_scenes(plan)
-    with work_dir(plan) as work:
-        counts = infer_cells(plan, work, client)
-        areas = [write_area(plan, work, slug) for slug in plan.slugs]
-    write_record(plan, scenes)
-    return map_report(plan, counts, areas, scenes)
+    with hold(config.out):
+        plan = plan_map(config, predictor)
+        # A rerun over an earlier map is complete again only when its own record is written:
+        # until then the folder must not look complete (some areas old, some new).
+        (config.out / "config.json").unlink(missing_ok=True)
+        scenes = score_scenes(plan)
+        with work_dir(plan) as work:
+            counts = infer_cells(plan, work, client)
+            areas = [write_area(plan, work, slug) for slug in plan.slugs]
+        write_record(plan, scenes)
+        return map_report(plan, counts, areas, scenes)
 
 
 def map_report(

@@ -39,6 +39,7 @@ from shapely.geometry.base import BaseGeometry
 from sunet.atomic import write_text_atomic
 from sunet.geo.grid import resolve_crs
 from sunet.geo.vector import write_gpkg
+from sunet.locks import hold
 from sunet.mapping import MapConfig, MapReport, map_districts
 from sunet.mapping.districts import read_districts, slugify
 from sunet.operations.changes import DistrictChange, compare_rasters, write_change_report
@@ -407,6 +408,11 @@ def remap(config: RemapConfig, client: Any = None, predictor: Any = None) -> Rem
     A run that fails part-way publishes nothing: ``latest`` keeps pointing at the previous
     version, whose manifest still lists the old scenes, so the next run sees the same changes.
     """
+    with hold(config.out):
+        return _remap(config, client, predictor)
+
+
+def _remap(config: RemapConfig, client: Any, predictor: Any) -> RemapResult:
     plan = plan_remap(config)
     if plan.mode == "none":
         return RemapResult(plan, None, None, None)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from sunet.atomic import write_text_atomic
+from sunet.locks import hold
 
 __all__ = [
     "LATEST_JSON",
@@ -132,6 +133,13 @@ def publish_version(root: str | os.PathLike[str], built: str | os.PathLike[str])
     root, built = Path(root), Path(built)
     if not any(built.iterdir()):
         raise ValueError(f"{built}: refusing to publish an empty map version")
+    # One publisher at a time: the number, the rename and the pointer move together, so
+    # `latest` only ever moves to a newer version and latest.json and the link agree.
+    with hold(root / "versions", wait=True):
+        return _publish(root, built)
+
+
+def _publish(root: Path, built: Path) -> MapVersion:
     existing = list_versions(root)
     number = existing[-1].number + 1 if existing else 1
     while True:
@@ -145,6 +153,9 @@ def publish_version(root: str | os.PathLike[str], built: str | os.PathLike[str])
             if not version.path.exists():
                 raise
             number += 1
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(version.path, 0o777 & ~mask)  # built in a private temporary folder (0700)
     _point_latest(root, version)
     return version
 

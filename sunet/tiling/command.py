@@ -74,6 +74,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from sunet.locks import hold
     from sunet.tiling.config import TileConfig
     from sunet.tiling.pipeline import assemble, plan_tiling, run_jobs
 
@@ -98,10 +99,11 @@ def run(args: argparse.Namespace) -> int:
         sample_pure=args.sample_pure,
         workers=args.workers,
     )
-    plan = plan_tiling(config)
-    with tqdm(total=len(plan.jobs), unit="scene", desc="tiling") as bar:
-        caches = run_jobs(plan.jobs, config.workers, on_done=lambda _: bar.update())
-    report = assemble(plan, caches)
+    with hold(config.out):  # one writer per store (sunet.locks)
+        plan = plan_tiling(config)
+        with tqdm(total=len(plan.jobs), unit="scene", desc="tiling") as bar:
+            caches = run_jobs(plan.jobs, config.workers, on_done=lambda _: bar.update())
+        report = assemble(plan, caches)
     print(report.table())
     print(f"wrote {config.out}")
     return 0

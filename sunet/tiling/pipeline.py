@@ -30,6 +30,7 @@ from sunet.geo.grid import PatchGrid, resolve_crs
 from sunet.geo.raster import SceneInfo, inspect_scene, scene_footprint
 from sunet.geo.vector import PolygonLayer, read_labels, repair_polygons
 from sunet.lcz import CLASSES, abundance_columns
+from sunet.locks import hold
 from sunet.tiling.config import TileConfig, expand_scene_paths
 from sunet.tiling.labels import LabelSet, abundances
 from sunet.tiling.report import TileReport
@@ -402,8 +403,10 @@ def tile(config: TileConfig, on_done: Callable[[SceneCache], None] | None = None
     """Tile scenes and labels into a patch store (see docs/DESIGN.md "Patch store").
 
     Rerunnable: per-scene results are cached under ``config.out / ".cache"``; a rerun recomputes
-    only scenes whose bytes, labels or settings changed and writes an identical store.
+    only scenes whose bytes, labels or settings changed and writes an identical store. One writer
+    at a time (:mod:`sunet.locks`).
     """
-    plan = plan_tiling(config)
-    caches = run_jobs(plan.jobs, config.workers, on_done)
-    return assemble(plan, caches)
+    with hold(config.out):
+        plan = plan_tiling(config)
+        caches = run_jobs(plan.jobs, config.workers, on_done)
+        return assemble(plan, caches)

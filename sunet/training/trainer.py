@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from sunet.atomic import write_text_atomic
 from sunet.bundle import Bundle, BundleMeta, load_bundle, save_bundle
+from sunet.locks import hold
 from sunet.model import SUNet, load_pretrained_backbone
 from sunet.training.augment import Augmenter
 from sunet.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -159,6 +160,12 @@ class Trainer:
         self.replayed = 0
         if config.replay is not None and self.init is not None:
             self.train_data = self._with_replay(config, self.init, self.train_data, cache)
+        if config.pure_stream and not self.train_data.pure.any():
+            raise ValueError(
+                f"{self.store.index_path}: no pure patch in the {'/'.join(splits)} split, so the "
+                "class head cannot learn; tile with a lower --purity, add labels, or train with "
+                "--no-pure-stream"
+            )
         if config.epochs is None:  # fine-tuning: the schedule is counted in steps
             batches = max(len(self.train_data) // int(config.batch_size or 1), 1)
             epochs = max(1, math.ceil(config.fine_tune_steps / batches))
@@ -590,6 +597,13 @@ def train(config: TrainConfig) -> Path:
         FileNotFoundError: no patch store, or nothing to resume.
         ValueError: a bad store, a folder holding another run, or a changed config on resume.
     """
+    if launched_by_torchrun() and int(os.environ.get("RANK", "0")) != 0:
+        return _train(config)  # rank 0 holds the folder's lock for all ranks
+    with hold(config.out):
+        return _train(config)
+
+
+def _train(config: TrainConfig) -> Path:
     if launched_by_torchrun():
         if not dist.is_initialized():
             local = int(os.environ.get("LOCAL_RANK", 0))

@@ -1,0 +1,160 @@
+"""One writer per output, reruns that never look complete when they are not, and one line for
+every fault on an output path."""
+
+from __future__ import annotations
+
+import errno
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sunet.cli import main
+from sunet.locks import FolderBusyError, hold, lock_path
+
+_HOLDER = """
+import sys, time
+from sunet.locks import hold
+with hold(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def _hold_elsewhere(folder: Path, seconds: float) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(folder), str(seconds)],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_second_writer_is_told_who_holds_the_folder(tmp_path: Path) -> None:
+    out = tmp_path / "maps"
+    proc = _hold_elsewhere(out, 30)
+    try:
+        with pytest.raises(FolderBusyError) as err:
+            with hold(out):
+                pass
+        message = str(err.value)
+        assert message.startswith(f"{out}: being written by pid {proc.pid} (")
+        assert "--wait" in message and "\n" not in message
+    finally:
+        proc.kill()
+        proc.wait()
+    # The lock died with its process (kill -9 included): the folder is free at once.
+    with hold(out):
+        pass
+    assert not lock_path(out).exists()  # and no lock file is left behind
+
+
+def test_wait_takes_the_folder_when_the_holder_is_done(tmp_path: Path) -> None:
+    out = tmp_path / "store"
+    proc = _hold_elsewhere(out, 1.5)
+    t0 = time.monotonic()
+    with hold(out, wait=True):
+        waited = time.monotonic() - t0
+    proc.wait()
+    assert waited > 0.5
+
+
+def test_cli_writers_refuse_a_busy_output_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import geopandas as gpd
+    import shapely
+    from mapping_fixtures import LEFT, TOP, split_scene
+
+    scene = split_scene(tmp_path / "scene.tif", 2, 17, size=128)
+    box = shapely.box(LEFT, TOP - 128, LEFT + 128, TOP)
+    gpd.GeoDataFrame({"lcz": ["2"]}, geometry=[box], crs=32650).to_file(tmp_path / "l.gpkg")
+    out = tmp_path / "patches"
+    proc = _hold_elsewhere(out, 30)
+    try:
+        code = main(["tile", "--scenes", str(scene), "--labels", str(tmp_path / "l.gpkg"),
+                     "--out", str(out), "--patch", "32"])  # fmt: skip
+    finally:
+        proc.kill()
+        proc.wait()
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err.startswith(f"lcz-map tile: error: {out}: being written by pid {proc.pid}")
+
+
+def test_map_rerun_is_not_complete_until_it_is(tmp_path: Path) -> None:
+    from mapping_fixtures import LEFT, TOP, ColourPredictor, lcz_rgb, split_scene, write_districts
+
+    from sunet.mapping import MapConfig, map_districts
+
+    scene = split_scene(tmp_path / "scene.tif", 2, 17, size=256)
+    districts = write_districts(tmp_path / "d.gpkg", {"A": (LEFT + 32, TOP - 224, LEFT + 224,
+                                                            TOP - 32)})  # fmt: skip
+    config = MapConfig(scenes=[scene], districts=districts, out=tmp_path / "out", progress=False,
+                       novelty_windows=0)  # fmt: skip
+    palette = {2: lcz_rgb(2), 17: lcz_rgb(17)}
+    map_districts(config, ColourPredictor(palette))
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["config"]["stride"] == 16
+
+    class Dies(ColourPredictor):
+        def predict_abundances(self, images):  # type: ignore[no-untyped-def]
+            raise OSError(errno.EIO, "killed")
+
+    # A rerun with other options that dies part-way: the folder no longer claims to be complete
+    # (before, the old config.json stayed beside a mix of old and new areas).
+    with pytest.raises(OSError):
+        map_districts(config.model_copy(update={"stride": 8}), Dies(palette))
+    assert not (tmp_path / "out" / "config.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        ("file", "taken: is a file, where a folder is needed"),
+        ("enospc", "no space left on device"),
+        ("erofs", "read-only file system"),
+    ],
+)
+def test_output_path_faults_are_one_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    setup: str,
+    expected: str,
+) -> None:
+    out = tmp_path / "city"
+    if setup == "file":
+        (tmp_path / "taken").write_text("a file where the output's parent should be")
+        out = tmp_path / "taken" / "city"
+    else:
+        import sunet.synth.command as command
+
+        code = errno.ENOSPC if setup == "enospc" else errno.EROFS
+
+        def fail(*a: object, **k: object) -> None:
+            raise OSError(code, "injected", str(out / "scenes" / "scene_000_000.tif"))
+
+        monkeypatch.setattr(command, "generate_city", fail)
+    status = main(["synth", "--out", str(out), "--scenes", "1", "--size", "256", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("lcz-map synth: error: ") and expected in err
+
+
+def test_a_store_without_pure_patches_is_refused_at_train(tmp_path: Path) -> None:
+    import pandas as pd
+    from fake_patch_store import write_patch_store
+    from tiny_model import TINY
+
+    from sunet.training import TrainConfig, train
+
+    store = write_patch_store(tmp_path / "patches", n=24, patch=64)
+    index = pd.read_parquet(store / "index.parquet")
+    index["kind"] = "mixed"
+    index.to_parquet(store / "index.parquet")
+    config = TrainConfig(patches=store, out=tmp_path / "run", model=TINY, epochs=1,
+                         batch_size=8, progress=False, num_threads=1)  # fmt: skip
+    with pytest.raises(ValueError, match="no pure patch in the train split"):
+        train(config)
+    assert not (tmp_path / "run" / "model.safetensors").exists()
