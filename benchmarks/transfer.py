@@ -143,7 +143,14 @@ def _tile(labels: gpd.GeoDataFrame, look: str, stretch: str, name: str) -> Path:
     return store
 
 
-def fine_tune(model: Path, name: str, look: str, fraction: float, seed: int = 0) -> None:
+def _replay_args(replay: Path | None) -> list[str]:
+    # The models here predate bundles recording their store: name it (None: no replay).
+    return ["--replay", str(replay)] if replay is not None else ["--no-replay"]
+
+
+def fine_tune(
+    model: Path, name: str, look: str, fraction: float, seed: int = 0, replay: Path | None = None
+) -> None:
     out = ROOT / "fine-tune" / name / look / f"{fraction:g}-{seed}-{MIN_LABELLED:g}"
     labels = _sample(fraction, seed)
     store = _tile(labels, look, _stretch(model), f"{fraction:g}-{seed}")
@@ -151,11 +158,11 @@ def fine_tune(model: Path, name: str, look: str, fraction: float, seed: int = 0)
     if not (out / "train" / "model.safetensors").is_file():
         seconds = _run("train", "--patches", str(store), "--out", str(out / "train"),
                        "--init-from", str(model), "--max-minutes", "0", "--nproc", "2",
-                       "--threads", "1", "--no-progress")  # fmt: skip
+                       "--threads", "1", "--no-progress", *_replay_args(replay))  # fmt: skip
     figures = map_and_assess(out / "train" / "model.safetensors", look, out)
     _record({"kind": "fine-tune", "model": name, "look": look, "fraction": fraction,
-             "seed": seed, "min_labelled": MIN_LABELLED, "polygons_used": len(labels), "train_seconds": seconds,
-             **figures})  # fmt: skip
+             "seed": seed, "min_labelled": MIN_LABELLED, "polygons_used": len(labels),
+             "replay": replay is not None, "train_seconds": seconds, **figures})  # fmt: skip
 
 
 def scratch(name: str, look: str, fraction: float, like: Path, seed: int = 0) -> None:
@@ -174,12 +181,25 @@ def scratch(name: str, look: str, fraction: float, like: Path, seed: int = 0) ->
              "polygons_used": len(labels), "train_seconds": seconds, **figures})  # fmt: skip
 
 
-def loop(model: Path, name: str, look: str, n: int, strategy: str, seed: int = 0) -> None:
-    """suggest -> label (the pool polygons inside each square) -> fine-tune -> map -> assess."""
+def loop(
+    model: Path,
+    name: str,
+    look: str,
+    n: int,
+    strategy: str,
+    seed: int = 0,
+    replay: Path | None = None,
+) -> None:
+    """suggest -> label -> fine-tune -> map -> assess.
+
+    The analyst labels each suggested square by drawing the LCZ zone it lies in: here, the pool
+    polygons that reach into the square, whole (clipped to the square, they would rarely hold a
+    whole patch: 40 squares gave 8-11 patches).
+    """
     base = ROOT / "zero-shot" / name / look / "map"
     if not (base / "config.json").is_file():
         raise FileNotFoundError(f"{base}: run zero-shot for {name} first")
-    out = ROOT / "loop" / name / look / f"{strategy}-{n}-{seed}-{MIN_LABELLED:g}"
+    out = ROOT / "loop" / name / look / f"{strategy}-{n}-{seed}-{MIN_LABELLED:g}-zones"
     out.mkdir(parents=True, exist_ok=True)
     places = out / "suggestions.gpkg"
     if not places.is_file():
@@ -187,21 +207,21 @@ def loop(model: Path, name: str, look: str, n: int, strategy: str, seed: int = 0
              str(ROOT / "labels" / "test.gpkg"), "--strategy", strategy, "--seed", str(seed))  # fmt: skip
     squares = gpd.read_file(places, layer="suggestions")
     pool = gpd.read_file(ROOT / "labels" / "pool.gpkg").to_crs(squares.crs)
-    # The analyst draws what lies in each square: the truth there, from the pool only.
-    clipped = gpd.overlay(pool, squares[["geometry"]], how="intersection", keep_geom_type=True)
-    clipped = clipped[clipped.geometry.area > 1.0]
+    touched = pool.geometry.intersects(shapely.union_all(squares.geometry.to_numpy()))
+    labelled = pool[touched.to_numpy()]
     store = _tile(
-        clipped[["lcz", "geometry"]], look, _stretch(model), f"{name}-{strategy}-{n}-{seed}"
+        labelled[["lcz", "geometry"]], look, _stretch(model), f"{name}-{strategy}-{n}-{seed}-zones"
     )
     seconds = 0.0
     if not (out / "train" / "model.safetensors").is_file():
         seconds = _run("train", "--patches", str(store), "--out", str(out / "train"),
                        "--init-from", str(model), "--max-minutes", "0", "--nproc", "2",
-                       "--threads", "1", "--no-progress")  # fmt: skip
+                       "--threads", "1", "--no-progress", *_replay_args(replay))  # fmt: skip
     figures = map_and_assess(out / "train" / "model.safetensors", look, out)
-    area = float(shapely.union_all(clipped.geometry.to_numpy()).area) / 1e6
+    area = float(shapely.union_all(labelled.geometry.to_numpy()).area) / 1e6
     _record({"kind": "loop", "model": name, "look": look, "strategy": strategy, "n": n,
-             "seed": seed, "min_labelled": MIN_LABELLED, "labelled_km2": area, "train_seconds": seconds, **figures})  # fmt: skip
+             "seed": seed, "min_labelled": MIN_LABELLED, "polygons_used": len(labelled),
+             "labelled_km2": area, "train_seconds": seconds, **figures})  # fmt: skip
 
 
 def _cell(r: dict[str, object] | None) -> str:
@@ -244,11 +264,13 @@ def table(models: list[str] | None = None) -> None:
     loops = [r for k, r in latest.items() if k[0] == "loop"]
     if loops:
         print()
-        print("| model | look | places | strategy | seed | labelled km2 | OA after fine-tuning |")
-        print("|---|---|---|---|---|---|---|")
+        print("| model | look | places | strategy | seed | polygons | labelled km2 | zero-shot "
+              "| OA after fine-tuning |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|---|---|")
         for r in sorted(loops, key=lambda r: (str(r["look"]), str(r["strategy"]), r["seed"])):
             print(f"| {r['model']} | {r['look']} | {r['n']} | {r['strategy']} | {r['seed']} | "
-                  f"{r['labelled_km2']:.2f} | {_cell(r)} |")  # fmt: skip
+                  f"{r.get('polygons_used', '-')} | {r['labelled_km2']:.2f} | "
+                  f"{_cell(zero.get((r['model'], r['look'])))} | {_cell(r)} |")  # fmt: skip
 
 
 def main() -> None:
@@ -268,6 +290,8 @@ def main() -> None:
         f.add_argument("--fraction", type=float, nargs="+", required=True)
         f.add_argument("--seed", type=int, default=0)
         f.add_argument("--model" if action == "fine-tune" else "--like", type=Path, required=True)
+        if action == "fine-tune":
+            f.add_argument("--replay", type=Path, help="the model's training patch store")
     lp = sub.add_parser("loop")
     lp.add_argument("--model", type=Path, required=True)
     lp.add_argument("--name", required=True)
@@ -276,6 +300,7 @@ def main() -> None:
     lp.add_argument("--strategy", choices=("informative", "random"), nargs="+",
                     default=["informative", "random"])  # fmt: skip
     lp.add_argument("--seed", type=int, default=0)
+    lp.add_argument("--replay", type=Path, help="the model's training patch store")
     tb = sub.add_parser("table")
     tb.add_argument("--models", nargs="+", default=None)
     a = p.parse_args()
@@ -287,13 +312,13 @@ def main() -> None:
         zero_shot(a.model, a.name, a.looks)
     elif a.action == "fine-tune":
         for fraction in a.fraction:
-            fine_tune(a.model, a.name, a.look, fraction, a.seed)
+            fine_tune(a.model, a.name, a.look, fraction, a.seed, a.replay)
     elif a.action == "scratch":
         for fraction in a.fraction:
             scratch(a.name, a.look, fraction, a.like, a.seed)
     elif a.action == "loop":
         for strategy in a.strategy:
-            loop(a.model, a.name, a.look, a.n, strategy, a.seed)
+            loop(a.model, a.name, a.look, a.n, strategy, a.seed, a.replay)
     else:
         table(a.models)
 
