@@ -13,6 +13,7 @@ epoch:
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,8 @@ def load_checkpoint(folder: Path) -> Checkpoint:
     """
     state_path = folder / "state.json"
     if not state_path.is_file():
+        _recover(folder)
+    if not state_path.is_file():
         raise FileNotFoundError(f"{state_path}: no checkpoint to resume from")
     try:
         state = json.loads(state_path.read_text(encoding="utf-8"))
@@ -74,6 +77,26 @@ def load_checkpoint(folder: Path) -> Checkpoint:
     except (OSError, ValueError, RuntimeError) as e:
         raise ValueError(f"{folder}: unreadable checkpoint ({type(e).__name__}: {e})") from e
     return Checkpoint(model=model, best=best, extra=extra, state=state)
+
+
+_PARTS = ("state.json", "last.safetensors", "optimizer.pt")
+
+
+def _recover(folder: Path) -> None:
+    """A crash between the two renames of :func:`save_checkpoint` leaves no ``folder`` but a
+    complete checkpoint beside it (the previous one moved aside as ``.old-*``, the new one still
+    ``.tmp-*``): put the newest complete one back in its place."""
+    found = []
+    for pattern in (f".tmp-*-{folder.name}", f".old-*-{folder.name}"):
+        for candidate in folder.parent.glob(pattern):
+            if all((candidate / part).is_file() for part in _PARTS):
+                try:
+                    step = json.loads((candidate / "state.json").read_text())["step"]
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue
+                found.append((int(step), candidate))
+    if found and not folder.exists():
+        os.replace(max(found, key=lambda f: f[0])[1], folder)
 
 
 def rng_state(augment_state: torch.Tensor) -> dict[str, Any]:

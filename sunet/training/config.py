@@ -26,7 +26,7 @@ APPEARANCES: tuple[str, ...] = ("mild", "looks")
 # Fields that may differ between a run and its resumption: they change how long or where it
 # runs, not what is learned.
 RUNTIME_FIELDS = frozenset(
-    {"epochs", "max_minutes", "resume", "progress", "device", "num_threads", "patience"}
+    {"epochs", "max_minutes", "resume", "progress", "device", "num_threads", "patience", "out"}
 )
 # Fields the trainer fills in from the store when left None (saved resolved in config.json).
 RESOLVED_FROM_DATA = frozenset({"pure_fraction"})

@@ -158,3 +158,43 @@ def test_a_store_without_pure_patches_is_refused_at_train(tmp_path: Path) -> Non
     with pytest.raises(ValueError, match="no pure patch in the train split"):
         train(config)
     assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_resume_finds_a_checkpoint_left_between_two_renames(tmp_path: Path) -> None:
+    import shutil
+
+    import torch
+
+    from sunet.training.checkpoint import load_checkpoint, save_checkpoint
+
+    folder = tmp_path / "run" / "checkpoint"
+    weights = {"w": torch.zeros(2)}
+    save_checkpoint(folder, weights, None, {"opt": torch.ones(1)}, {"step": 10, "epoch": 1})
+    # A kill after the old checkpoint was moved aside and before the new one took its place.
+    shutil.copytree(folder, folder.with_name(".tmp-1a2b3c4d-checkpoint"))
+    (folder.with_name(".tmp-1a2b3c4d-checkpoint") / "state.json").write_text(
+        json.dumps({"step": 20, "epoch": 2})
+    )
+    folder.rename(folder.with_name(".old-5e6f7a8b-checkpoint"))
+    assert load_checkpoint(folder).state["step"] == 20  # the newest complete one
+    assert (folder / "state.json").is_file()
+
+
+def test_a_run_folder_moved_elsewhere_still_resumes(tmp_path: Path) -> None:
+    import shutil
+
+    from fake_patch_store import write_patch_store
+    from tiny_model import TINY
+
+    from sunet.training import TrainConfig, train
+
+    store = write_patch_store(tmp_path / "patches", n=24, patch=64)
+    config = TrainConfig(patches=store, out=tmp_path / "run", model=TINY, epochs=1,
+                         batch_size=8, progress=False, num_threads=1)  # fmt: skip
+    train(config)
+    shutil.move(tmp_path / "run", tmp_path / "moved")
+    moved = config.model_copy(update={"out": tmp_path / "moved", "epochs": 2, "resume": True})
+    bundle = train(moved)
+    assert (
+        bundle.is_file() and json.loads((tmp_path / "moved" / "run.json").read_text())["epoch"] == 2
+    )
