@@ -55,5 +55,20 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(config)
     print(f"{config.model} on {config.patches} ({config.split})")
     print(format_table(result))
+    _warn_if_cut_short(config.model)
     print(f"wrote {config.out / 'metrics.json'}")
     return 0
+
+
+def _warn_if_cut_short(model: Path) -> None:
+    """Say so when the model's training was cut short by a time budget (the figures above are
+    then not what its configuration reaches)."""
+    from sunet.bundle import read_bundle_meta
+
+    training = read_bundle_meta(model).training
+    if training.get("stopped") == "time_budget":
+        print(
+            f"note: this model trained {training.get('epochs')} of "
+            f"{training.get('epochs_planned', '?')} planned epochs (time budget); retrain with "
+            "--max-minutes 0 for the full schedule"
+        )

@@ -318,6 +318,18 @@ def _attach_base(plan: MapPlan) -> None:
     plan.recompute = affected_cells(plan.city, area.buffer(margin))
 
 
+def remove_leftovers(folder: Path) -> None:
+    """Remove the scratch and half-written entries (``.work-*``, ``.tmp-*``, ``.old-*``) that runs
+    killed part-way left in ``folder``; call it only while holding the folder's lock (then none
+    of them belongs to a running process)."""
+    for pattern in (".work-*", ".tmp-*", ".old-*"):
+        for stale in folder.glob(pattern):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+
+
 @contextmanager
 def work_dir(plan: MapPlan) -> Iterator[Path]:
     """A scratch folder inside the output folder (same file system), removed afterwards."""
@@ -473,6 +485,7 @@ def map_districts(
         # A rerun over an earlier map is complete again only when its own record is written:
         # until then the folder must not look complete (some areas old, some new).
         (config.out / "config.json").unlink(missing_ok=True)
+        remove_leftovers(config.out)
         scenes = score_scenes(plan)
         with work_dir(plan) as work:
             counts = infer_cells(plan, work, client)

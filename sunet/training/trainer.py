@@ -492,6 +492,15 @@ class Trainer:
         if not self.is_main:
             return path
         state["stopped"] = stopped
+        if stopped == "time_budget":
+            # Said plainly at the end, not only when the schedule was planned: a budget that cut
+            # the schedule short may leave the model well below what the full schedule gives.
+            print(
+                f"time budget: trained {state['epoch']} of {self.config.epochs} epochs in "
+                f"{self.config.max_minutes:g} minutes; the model may fall short of the full "
+                "schedule's: rerun with --max-minutes 0 (or a larger budget) for all of them",
+                flush=True,
+            )
         keys = ("epoch", "step", "stopped", "best_epoch", "best_score", "ddp")
         write_text_atomic(
             self.out / "run.json", json.dumps({k: state.get(k) for k in keys}, indent=1)
@@ -515,6 +524,7 @@ class Trainer:
             "best_epoch": state["best_epoch"],
             "best_val_score": state["best_score"],
             "stopped": stopped,
+            "epochs_planned": config.epochs,
             "loss_weights": config.loss_weights,
             "gradnorm": {
                 "alpha": config.gradnorm_alpha,

@@ -198,3 +198,42 @@ def test_a_run_folder_moved_elsewhere_still_resumes(tmp_path: Path) -> None:
     assert (
         bundle.is_file() and json.loads((tmp_path / "moved" / "run.json").read_text())["epoch"] == 2
     )
+
+
+def test_a_budget_that_cuts_training_short_says_so_at_the_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fake_patch_store import write_patch_store
+    from tiny_model import TINY
+
+    from sunet.bundle import read_bundle_meta
+    from sunet.training import TrainConfig, train
+
+    store = write_patch_store(tmp_path / "patches", n=24, patch=64)
+    config = TrainConfig(patches=store, out=tmp_path / "run", model=TINY, epochs=5,
+                         max_minutes=1e-4, batch_size=8, progress=False, num_threads=1)  # fmt: skip
+    meta = read_bundle_meta(train(config))
+    assert meta.training["stopped"] == "time_budget" and meta.training["epochs_planned"] == 5
+    assert meta.training["epochs"] < 5
+    out = capsys.readouterr().out
+    assert f"time budget: trained {meta.training['epochs']} of 5 epochs" in out
+    assert "--max-minutes 0" in out
+
+
+def test_a_successful_map_removes_what_killed_runs_left(tmp_path: Path) -> None:
+    from mapping_fixtures import LEFT, TOP, ColourPredictor, lcz_rgb, split_scene, write_districts
+
+    from sunet.mapping import MapConfig, map_districts
+
+    scene = split_scene(tmp_path / "scene.tif", 2, 17, size=128)
+    districts = write_districts(tmp_path / "d.gpkg", {"A": (LEFT + 32, TOP - 96, LEFT + 96,
+                                                            TOP - 32)})  # fmt: skip
+    out = tmp_path / "out"
+    for stale in (".work-abcd1234", ".tmp-1234abcd-a", ".old-99999999-city"):
+        (out / stale).mkdir(parents=True)
+        (out / stale / "part.tif").write_bytes(b"half")
+    config = MapConfig(scenes=[scene], districts=districts, out=out, progress=False,
+                       novelty_windows=0)  # fmt: skip
+    map_districts(config, ColourPredictor({2: lcz_rgb(2), 17: lcz_rgb(17)}))
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+    assert (out / "config.json").is_file()
