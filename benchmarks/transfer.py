@@ -245,7 +245,7 @@ def table(models: list[str] | None = None) -> None:
     print("|---|" + "---|" * len(LOOKS))
     for m in names:
         print(f"| {m} | " + " | ".join(_cell(zero.get((m, look))) for look in LOOKS) + " |")
-    tuned = [r for k, r in latest.items() if k[0] in ("fine-tune", "scratch")]
+    tuned = [r for k, r in latest.items() if k[0] in ("fine-tune", "scratch") and k[1] in names]
     if tuned:
         print()
         print(
@@ -261,7 +261,9 @@ def table(models: list[str] | None = None) -> None:
             print(f"| {m} | {look} | {fraction:.0%} ({used}) | {_cell(zero.get((m, look)))} | "
                   f"{_cell(ft)} | {ft['train_seconds'] if ft else 0:.0f} | {_cell(sc)} | "
                   f"{sc['train_seconds'] if sc else 0:.0f} |")  # fmt: skip
-    loops = [r for k, r in latest.items() if k[0] == "loop"]
+    # Loops of the zone protocol only (see loop(); earlier runs clipped the labels to the squares).
+    loops = [r for k, r in latest.items() if k[0] == "loop" and k[1] in names
+             and "polygons_used" in r]  # fmt: skip
     if loops:
         print()
         print("| model | look | places | strategy | seed | polygons | labelled km2 | zero-shot "
