@@ -202,3 +202,25 @@ def test_evaluate_reports_a_missing_store(bundle_path: Path, tmp_path: Path) -> 
     argv = ["evaluate", "--model", str(bundle_path), "--patches", str(tmp_path / "none"),
             "--out", str(tmp_path / "ev")]  # fmt: skip
     assert main(argv) == 2
+
+
+def test_a_report_rerun_is_not_complete_until_it_is(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sunet.evaluation.evaluate as evaluate
+
+    probs = np.full(17, 0.01)
+    probs[0] = 1 - 0.16
+    pred = predict_split(ConstantPredictor(probs), PatchStore(store), "test")
+    config = EvaluateConfig(model=tmp_path / "m.safetensors", patches=store, out=tmp_path / "ev")
+    write_report(config.out, score(pred), pred, config, "first")
+    assert (config.out / "metrics.json").is_file()
+
+    def dies(*a: object, **k: object) -> None:
+        raise OSError("killed while plotting")
+
+    monkeypatch.setattr(evaluate, "plot_confusion", dies)
+    with pytest.raises(OSError):
+        write_report(config.out, score(pred), pred, config, "rerun")
+    # New tables were written; the old metrics must not sit beside them as if complete.
+    assert not (config.out / "metrics.json").exists()

@@ -105,6 +105,14 @@ def test_incremental_city_equals_a_full_remap(city: RemapConfig) -> None:
         ):
             assert a.transform == b.transform
             np.testing.assert_array_equal(a.read(), b.read())
+    # Published records name the version's own folder and name, not the one it was built in.
+    version = full.version
+    assert version is not None
+    for record in ("config.json", "version.json", "changes/changes.json"):
+        text = (version.path / record).read_text()
+        assert ".tmp-" not in text and ".build-" not in text, record
+    assert f'"out": "{version.path}"' in (version.path / "config.json").read_text()
+    assert '"after": "' + version.name + '"' in (version.path / "changes/changes.json").read_text()
 
 
 def test_a_small_new_scene_reruns_only_the_windows_it_reaches(city: RemapConfig) -> None:

@@ -373,6 +373,8 @@ def run_baselines(config: BaselinesConfig) -> dict[str, Any]:
         if method in _SUNET_VARIANTS and run_dir.is_dir() and any(run_dir.iterdir()):
             raise ValueError(f"{run_dir}: already holds a training run; choose another --out")
     config.out.mkdir(parents=True, exist_ok=True)
+    # baselines.json, written last, marks a complete comparison: gone until this one is.
+    (config.out / "baselines.json").unlink(missing_ok=True)
     write_text_atomic(config.out / "config.json", config.model_dump_json(indent=2) + "\n")
     runners: dict[str, Callable[[], SplitPredictions]] = {
         "prior": lambda: prior_baseline(store, config.split),

@@ -271,6 +271,9 @@ def write_report(
     ``plot_titles`` name what the two confusion matrices show (class scores, largest abundance);
     a baseline without the two streams passes its own."""
     out.mkdir(parents=True, exist_ok=True)
+    # metrics.json marks a complete report: gone until this one is, so that a rerun killed
+    # part-way never leaves old metrics beside new tables.
+    (out / "metrics.json").unlink(missing_ok=True)
     write_text_atomic(out / "config.json", config.model_dump_json(indent=2) + "\n")
     write_text_atomic(out / "per_class.csv", _per_class_csv(result["per_class"]))
     write_text_atomic(out / "predictions.csv", _predictions_csv(pred))

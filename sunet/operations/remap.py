@@ -56,7 +56,6 @@ from sunet.operations.versions import (
     VERSION_JSON,
     MapVersion,
     latest_version,
-    list_versions,
     prune_versions,
     publish_version,
 )
@@ -370,15 +369,13 @@ def finish_version(
     """
     built = Path(built)
     plan.manifest.save(built / SCENES_JSON)
-    changes_md = None
+    changes: dict[str, DistrictChange] | None = None
     if plan.previous is not None:
-        changes: dict[str, DistrictChange] = {}
+        changes = {}
         for slug, name in plan.districts.items():
             before, after = plan.previous.path / slug / DOMINANT, built / slug / DOMINANT
             if after.is_file():
                 changes[name] = compare_rasters(before if before.is_file() else None, after, name)
-        after_name = _next_name(plan.config.out)
-        changes_md = write_change_report(changes, built / CHANGES, plan.previous.name, after_name)
     info = {
         **plan.to_json(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -387,19 +384,22 @@ def finish_version(
         "config": json.loads(plan.config.model_dump_json()),
     }
     write_text_atomic(built / VERSION_JSON, json.dumps(info, indent=1) + "\n")
-    version = publish_version(plan.config.out, built)
-    if changes_md is not None and plan.previous is not None:
-        changes_md = version.path / CHANGES / "changes.md"
-        if version.name != after_name:  # another publisher took the number first
-            write_change_report(changes, version.path / CHANGES, plan.previous.name, version.name)
+
+    def finalize(folder: Path, version: MapVersion) -> None:
+        # The version's name and place are known now: the change report names both versions,
+        # and the records name the version's folder, not the temporary one it was built in.
+        if changes is not None and plan.previous is not None:
+            write_change_report(changes, folder / CHANGES, plan.previous.name, version.name)
+        for record in (folder / VERSION_JSON, folder / "config.json"):
+            if record.is_file():
+                text = record.read_text(encoding="utf-8")
+                write_text_atomic(record, text.replace(str(folder), str(version.path)))
+
+    version = publish_version(plan.config.out, built, finalize)
+    changes_md = version.path / CHANGES / "changes.md" if changes is not None else None
     if plan.config.keep_versions is not None:
         prune_versions(plan.config.out, plan.config.keep_versions)
     return version, changes_md
-
-
-def _next_name(root: Path) -> str:
-    existing = list_versions(root)
-    return MapVersion(Path(root), existing[-1].number + 1 if existing else 1).name
 
 
 def remap(config: RemapConfig, client: Any = None, predictor: Any = None) -> RemapResult:

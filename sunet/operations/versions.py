@@ -21,7 +21,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -124,11 +124,17 @@ def build_version(root: str | os.PathLike[str]) -> Iterator[Path]:
     publish_version(root, tmp)
 
 
-def publish_version(root: str | os.PathLike[str], built: str | os.PathLike[str]) -> MapVersion:
+def publish_version(
+    root: str | os.PathLike[str],
+    built: str | os.PathLike[str],
+    finalize: Callable[[Path, MapVersion], None] | None = None,
+) -> MapVersion:
     """Rename the complete folder ``built`` to the next free ``vNNNN`` and point ``latest`` at it.
 
     The number is claimed by the rename itself (a rename onto an existing, non-empty version
-    fails), so two publishers can never take the same number.
+    fails), so two publishers can never take the same number. ``finalize(built, version)`` runs
+    just before the rename, under the root's lock, once the version's name is known (to record
+    final paths and names in the files being published).
     """
     root, built = Path(root), Path(built)
     if not any(built.iterdir()):
@@ -136,14 +142,18 @@ def publish_version(root: str | os.PathLike[str], built: str | os.PathLike[str])
     # One publisher at a time: the number, the rename and the pointer move together, so
     # `latest` only ever moves to a newer version and latest.json and the link agree.
     with hold(root / "versions", wait=True):
-        return _publish(root, built)
+        return _publish(root, built, finalize)
 
 
-def _publish(root: Path, built: Path) -> MapVersion:
+def _publish(
+    root: Path, built: Path, finalize: Callable[[Path, MapVersion], None] | None
+) -> MapVersion:
     existing = list_versions(root)
     number = existing[-1].number + 1 if existing else 1
     while True:
         version = MapVersion(root, number)
+        if finalize is not None:
+            finalize(built, version)
         try:
             # os.rename onto an existing non-empty folder raises; an empty one would be replaced,
             # but published versions are never empty.
