@@ -134,12 +134,35 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception as e:
         line = error_line(e)
+        if isinstance(e, OSError) and e.errno is None:
+            # GDAL's own errors (a failed write) reach Python as a vague "Read failed" or
+            # "Write failed": name the output folder and the cause GDAL reported.
+            line = explain_io_failure(getattr(args, "out", None)) or line
         if line is None:
             raise  # not a kind of error the user can fix from a message: the traceback
         if args.debug:
             traceback.print_exc()
         print(f"lcz-map {args.command}: error: {line}", file=sys.stderr)
         return 2
+
+
+def explain_io_failure(out: object) -> str | None:
+    """One line for a vague I/O failure (GDAL's "Write failed"/"Read failed" carries no errno)
+    from the state of the output's file system: read-only, or full."""
+    if out is None:
+        return None
+    path = Path(str(out)).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        fs = os.statvfs(path)
+    except OSError:
+        return None
+    if fs.f_flag & os.ST_RDONLY:
+        return f"{out}: read-only file system"
+    if fs.f_bavail * fs.f_frsize < 1 << 20:
+        return f"{out}: no space left on device (while writing rasters)"
+    return None
 
 
 def error_line(e: Exception) -> str | None:
