@@ -365,7 +365,7 @@ class Trainer:
             self._end_epoch(row, t0)
             last_epoch_s = row["seconds"]
             completed += 1
-            if budget_s > 0 and completed == 1 and horizon() == epochs:
+            if budget_s > 0:  # re-planned after every epoch: a slow first one is not the rule
                 self._plan_horizon(budget_s - (time.monotonic() - started), last_epoch_s)
         if stopped == "completed" and horizon() < epochs:
             stopped = "time_budget"  # the schedule was shortened to fit the budget
@@ -391,14 +391,19 @@ class Trainer:
         return self.average.model if self.average is not None else self.model
 
     def _plan_horizon(self, left_s: float, epoch_s: float) -> None:
-        """After the first epoch of a budgeted run: if the configured epochs will not fit in
-        the time left, end the schedule (and the run) at the epochs that will, so that the
-        learning rate has decayed when the budget ends instead of being cut off high. The
-        processes agree on the smallest estimate; the horizon is saved with the state."""
+        """After each epoch of a budgeted run: end the schedule at the epochs that fit in the
+        time left (at the last epoch's pace; never beyond the configured epochs), so that the
+        learning rate has decayed when the budget ends instead of being cut off high. Planned
+        again after every epoch, a slow start (start-up, a busy machine) no longer fixes a short
+        schedule for good. The processes agree on the smallest estimate; the horizon is saved
+        with the state."""
         epochs = int(self.config.epochs or 0)
-        fit = self.state["epoch"] + int(0.95 * max(left_s, 0.0) / max(epoch_s, 1e-9))
-        fit = agree_min(fit, self.world_size, self.device)
-        if fit < epochs:
+        done = int(self.state["epoch"])
+        fit = done + int(0.95 * max(left_s, 0.0) / max(epoch_s, 1e-9))
+        fit = max(done, min(agree_min(fit, self.world_size, self.device), epochs))
+        planned = self.state.get("horizon") or {}
+        current = int(planned["epochs"]) if planned.get("configured") == epochs else epochs
+        if fit != current:
             self.state["horizon"] = {"epochs": fit, "configured": epochs}
             self._checkpoint()  # so that a resumed run keeps the schedule
             if self.is_main:

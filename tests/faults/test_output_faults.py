@@ -237,3 +237,29 @@ def test_a_successful_map_removes_what_killed_runs_left(tmp_path: Path) -> None:
     map_districts(config, ColourPredictor({2: lcz_rgb(2), 17: lcz_rgb(17)}))
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
     assert (out / "config.json").is_file()
+
+
+def test_the_budget_is_planned_again_after_every_epoch() -> None:
+    from types import SimpleNamespace
+
+    import torch
+
+    from sunet.training.trainer import Trainer
+
+    saved: list[dict[str, int]] = []
+    run = SimpleNamespace(
+        config=SimpleNamespace(epochs=30), state={"epoch": 1}, world_size=1,
+        device=torch.device("cpu"), is_main=False,
+    )  # fmt: skip
+    run._checkpoint = lambda: saved.append(dict(run.state["horizon"]))
+    # A slow first epoch (start-up, a busy machine): 100 s of 600 left fit 5 epochs ...
+    Trainer._plan_horizon(run, 600.0, 100.0)  # type: ignore[arg-type]
+    assert run.state["horizon"] == {"epochs": 6, "configured": 30}
+    # ... then the pace picks up: the schedule grows again, never beyond the configured epochs.
+    run.state["epoch"] = 2
+    Trainer._plan_horizon(run, 560.0, 40.0)  # type: ignore[arg-type]
+    assert run.state["horizon"]["epochs"] == 15
+    run.state["epoch"] = 3
+    Trainer._plan_horizon(run, 540.0, 5.0)  # type: ignore[arg-type]
+    assert run.state["horizon"]["epochs"] == 30
+    assert [h["epochs"] for h in saved] == [6, 15, 30]
