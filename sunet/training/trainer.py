@@ -223,7 +223,14 @@ class Trainer:
     def _build(self, arch: Any) -> None:
         """Model, optimiser, GradNorm, augmenter, sampler and state: fresh or from a checkpoint."""
         config = self.config
-        ckpt = load_checkpoint(self.out / "checkpoint") if config.resume else None
+        ckpt = None
+        if config.resume:
+            try:
+                ckpt = load_checkpoint(self.out / "checkpoint")
+            except FileNotFoundError:
+                # Stopped before its first checkpoint: nothing to continue, start from the top.
+                if self.is_main:
+                    print(f"resume: no checkpoint in {self.out} yet; starting from epoch 1")
         torch.manual_seed(config.seed)
         self.model = SUNet(arch)
         note = None

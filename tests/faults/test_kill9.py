@@ -91,3 +91,71 @@ def test_kill_9_at_many_moments_never_leaves_a_wrong_complete_map(
         assert not lock_path(out).exists()
     assert kills >= 5  # most moments fell inside the run
     print(f"{kills} kills; the earlier map still whole after {old_intact} of them")
+
+
+def _kill_at(cmd: list[str], seconds: float) -> bool:
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    time.sleep(seconds)
+    killed = proc.poll() is None
+    if killed:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return killed
+
+
+def test_kill_9_during_training_then_resume_gives_the_clean_run(tmp_path: Path) -> None:
+    from fake_patch_store import write_patch_store
+    from safetensors.numpy import load_file
+
+    store = write_patch_store(tmp_path / "patches", n=48, patch=64)
+
+    def cmd(out: Path, *more: str) -> list[str]:
+        return [sys.executable, "-m", "sunet.cli", "train", "--patches", str(store), "--out",
+                str(out), "--epochs", "4", "--batch-size", "8", "--threads", "1",
+                "--max-minutes", "0", "--no-progress", *more]  # fmt: skip
+
+    t0 = time.monotonic()
+    subprocess.run(cmd(tmp_path / "clean"), check=True, capture_output=True, timeout=900)
+    duration = time.monotonic() - t0
+    clean = load_file(str(tmp_path / "clean" / "model.safetensors"))
+    kills = 0
+    for i, share in enumerate((0.4, 0.6, 0.8)):
+        out = tmp_path / f"run{i}"
+        kills += _kill_at(cmd(out), share * duration)
+        more = ["--resume"] if (out / "config.json").is_file() else []
+        subprocess.run(cmd(out, *more), check=True, capture_output=True, timeout=900)
+        resumed = load_file(str(out / "model.safetensors"))
+        assert resumed.keys() == clean.keys()
+        assert all(np.array_equal(resumed[k], clean[k]) for k in clean), f"kill at {share}"
+        assert not lock_path(out).exists()
+    assert kills >= 2
+
+
+def test_kill_9_during_tiling_then_rerun_gives_the_clean_store(
+    inputs: Path, tmp_path: Path
+) -> None:
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    halves = [shapely.box(LEFT, TOP - 320, LEFT + 160, TOP), shapely.box(LEFT + 160, TOP - 320,
+                                                                        LEFT + 320, TOP)]  # fmt: skip
+    gpd.GeoDataFrame({"lcz": ["2", "G"]}, geometry=halves, crs=32650).to_file(tmp_path / "l.gpkg")
+
+    def cmd(out: Path) -> list[str]:
+        return [sys.executable, "-m", "sunet.cli", "tile", "--scenes", str(inputs / "scene.tif"),
+                "--labels", str(tmp_path / "l.gpkg"), "--out", str(out), "--patch", "32"]  # fmt: skip
+
+    t0 = time.monotonic()
+    subprocess.run(cmd(tmp_path / "clean"), check=True, capture_output=True, timeout=600)
+    duration = time.monotonic() - t0
+    clean = pd.read_parquet(tmp_path / "clean" / "index.parquet")
+    for i, share in enumerate((0.3, 0.6, 0.9)):
+        out = tmp_path / f"run{i}"
+        _kill_at(cmd(out), share * duration)
+        if (out / "index.parquet").is_file():  # complete-looking: then it is the clean store
+            pd.testing.assert_frame_equal(pd.read_parquet(out / "index.parquet"), clean)
+        subprocess.run(cmd(out), check=True, capture_output=True, timeout=600)
+        pd.testing.assert_frame_equal(pd.read_parquet(out / "index.parquet"), clean)
+        assert not lock_path(out).exists()
