@@ -319,10 +319,10 @@ def _attach_base(plan: MapPlan) -> None:
 
 
 def remove_leftovers(folder: Path) -> None:
-    """Remove the scratch and half-written entries (``.work-*``, ``.tmp-*``, ``.old-*``) that runs
-    killed part-way left in ``folder``; call it only while holding the folder's lock (then none
-    of them belongs to a running process)."""
-    for pattern in (".work-*", ".tmp-*", ".old-*"):
+    """Remove the scratch and half-written entries (``.work-*``, ``.tmp-*``, ``.old-*``, and the
+    lock files of builds inside it) that runs killed part-way left in ``folder``; call it only
+    while holding the folder's lock (then none of them belongs to a running process)."""
+    for pattern in (".work-*", ".tmp-*", ".old-*", "..*.lock"):
         for stale in folder.glob(pattern):
             if stale.is_dir() and not stale.is_symlink():
                 shutil.rmtree(stale, ignore_errors=True)

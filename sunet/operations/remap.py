@@ -42,6 +42,7 @@ from sunet.geo.vector import write_gpkg
 from sunet.locks import hold
 from sunet.mapping import MapConfig, MapReport, map_districts
 from sunet.mapping.districts import read_districts, slugify
+from sunet.mapping.pipeline import remove_leftovers
 from sunet.operations.changes import DistrictChange, compare_rasters, write_change_report
 from sunet.operations.inbox import (
     SceneChanges,
@@ -418,6 +419,7 @@ def _remap(config: RemapConfig, client: Any, predictor: Any) -> RemapResult:
         return RemapResult(plan, None, None, None)
     root = Path(config.out) / "versions"
     root.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(root)  # under the root's lock: what killed remaps left, nobody's now
     built = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
     try:
         report = map_plan(plan, built, client=client, predictor=predictor)

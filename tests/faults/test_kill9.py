@@ -159,3 +159,33 @@ def test_kill_9_during_tiling_then_rerun_gives_the_clean_store(
         subprocess.run(cmd(out), check=True, capture_output=True, timeout=600)
         pd.testing.assert_frame_equal(pd.read_parquet(out / "index.parquet"), clean)
         assert not lock_path(out).exists()
+
+
+def test_kill_9_during_remap_then_rerun_publishes_one_complete_version(
+    inputs: Path, tmp_path: Path
+) -> None:
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    (scenes / "scene.tif").write_bytes((inputs / "scene.tif").read_bytes())
+
+    def cmd(out: Path) -> list[str]:
+        return [sys.executable, "-m", "sunet.cli", "remap", "--out", str(out), "--scenes",
+                str(scenes), "--districts", str(inputs / "d.gpkg"), "--model",
+                str(inputs / "m.safetensors"), "--batch-size", "4", "--quiet"]  # fmt: skip
+
+    t0 = time.monotonic()
+    subprocess.run(cmd(tmp_path / "clean"), check=True, capture_output=True, timeout=600)
+    duration = time.monotonic() - t0
+    reference = _rasters(tmp_path / "clean" / "versions" / "v0001")
+    for i, share in enumerate((0.3, 0.6, 0.9)):
+        out = tmp_path / f"run{i}"
+        _kill_at(cmd(out), share * duration)
+        published = sorted(p.name for p in (out / "versions").glob("v*")) if out.exists() else []
+        assert published in ([], ["v0001"])
+        if published:  # a published version is complete and right
+            assert _same(_rasters(out / "versions" / "v0001"), reference)
+        subprocess.run(cmd(out), check=True, capture_output=True, timeout=600)
+        assert sorted(p.name for p in (out / "versions").glob("v*")) == ["v0001"]
+        assert _same(_rasters(out / "latest"), reference)
+        assert not [p.name for p in (out / "versions").iterdir() if p.name.startswith(".")]
+        assert not lock_path(out).exists()
