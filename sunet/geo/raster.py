@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -51,6 +52,7 @@ from shapely.geometry import Polygon
 from sunet.geo.grid import utm_crs
 
 __all__ = [
+    "SCENE_SUFFIXES",
     "ByteScaling",
     "Radiometry",
     "SceneInfo",
@@ -58,9 +60,24 @@ __all__ = [
     "inspect_scene",
     "open_scene",
     "read_reprojected",
+    "scene_files_in",
     "scene_footprint",
     "scene_stretch",
 ]
+
+# The raster files taken as scenes from a folder, by every stage (tile, map, remap, the inbox).
+SCENE_SUFFIXES = (".tif", ".tiff", ".jp2", ".img", ".vrt")
+
+
+def scene_files_in(folder: str | os.PathLike[str]) -> list[Path]:
+    """The scene files directly in ``folder`` (:data:`SCENE_SUFFIXES`, any case), sorted by name;
+    hidden and temporary files (a leading dot, as ``.tmp-*``) are not scenes."""
+    return sorted(
+        p
+        for p in Path(folder).iterdir()
+        if p.is_file() and p.suffix.lower() in SCENE_SUFFIXES and not p.name.startswith(".")
+    )
+
 
 # Long side, in pixels, of the decimated reads used for valid-data bounds and percentile stretches.
 _OVERVIEW_SIDE = 1024

@@ -25,7 +25,8 @@ class MapConfig(BaseModel):
         "to map_districts directly (tests, notebooks).",
     )
     scenes: list[Path] = Field(
-        description="Scene files or folders (folders: every .tif/.tiff inside, sorted by name). "
+        description="Scene files or folders (folders: every .tif/.tiff/.jp2/.img/.vrt inside, "
+        "sorted by name). "
         "The order given is the mosaic priority: where scenes overlap, the first valid pixel wins.",
         min_length=1,
     )

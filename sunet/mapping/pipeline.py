@@ -28,7 +28,7 @@ from rasterio.windows import Window
 
 from sunet.atomic import atomic_dir, write_text_atomic
 from sunet.geo.grid import resolve_crs
-from sunet.geo.raster import SceneInfo, inspect_scene
+from sunet.geo.raster import SCENE_SUFFIXES, SceneInfo, inspect_scene, scene_files_in
 from sunet.geo.vector import read_polygons
 from sunet.lcz import NUM_CLASSES, by_code
 from sunet.locks import hold
@@ -65,7 +65,6 @@ __all__ = [
     "write_record",
 ]
 
-_SCENE_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2")
 _CITY_ABUNDANCE = "city_abundance.tif"
 
 
@@ -113,9 +112,9 @@ def scene_paths(paths: list[Path]) -> list[Path]:
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.suffix.lower() in _SCENE_SUFFIXES)
+            found = scene_files_in(p)
             if not found:
-                raise FileNotFoundError(f"{p}: folder holds no scene (.tif/.tiff/.vrt/.jp2)")
+                raise FileNotFoundError(f"{p}: folder holds no scene ({'/'.join(SCENE_SUFFIXES)})")
             out.extend(found)
         elif p.exists():
             out.append(p)

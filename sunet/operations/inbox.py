@@ -32,10 +32,9 @@ from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from sunet.atomic import atomic_path, write_text_atomic
-from sunet.geo.raster import inspect_scene, scene_footprint
+from sunet.geo.raster import SCENE_SUFFIXES, inspect_scene, scene_files_in, scene_footprint
 
 __all__ = [
-    "SCENE_SUFFIXES",
     "IngestResult",
     "SceneChanges",
     "SceneManifest",
@@ -49,7 +48,6 @@ __all__ = [
     "sha256_file",
 ]
 
-SCENE_SUFFIXES = (".tif", ".tiff")
 _HASH_CHUNK = 4 << 20  # bytes per read while hashing
 
 
@@ -126,16 +124,12 @@ class SceneChanges:
 
 
 def list_scenes(folder: str | os.PathLike[str]) -> list[Path]:
-    """Scene files (``.tif``/``.tiff``, any case) directly in ``folder``, sorted by name; hidden
-    and temporary (``.tmp-*``) files are skipped."""
+    """Scene files directly in ``folder`` (:func:`sunet.geo.raster.scene_files_in`: the same
+    files every stage takes as scenes), sorted by name."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such scene folder")
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and p.suffix.lower() in SCENE_SUFFIXES and not p.name.startswith(".")
-    )
+    return scene_files_in(folder)
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -163,7 +157,7 @@ def scan_scenes(
     crs = CRS.from_user_input(crs)
     paths = list_scenes(scenes_dir)
     if not paths:
-        raise ValueError(f"{scenes_dir}: no scene (.tif/.tiff) in the scene folder")
+        raise ValueError(f"{scenes_dir}: no scene ({'/'.join(SCENE_SUFFIXES)}) in the scene folder")
     same_crs = previous is not None and CRS.from_user_input(previous.crs) == crs
     records: dict[str, SceneRecord] = {}
     for path in paths:

@@ -97,7 +97,7 @@ class RemapConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     out: Path = Field(description="Map root: versions/vNNNN/, latest.json and the latest link.")
-    scenes_dir: Path = Field(description="Folder of the city's scenes (.tif/.tiff).")
+    scenes_dir: Path = Field(description="Folder of the city's scenes (.tif/.tiff/.jp2/.img/.vrt).")
     districts: Path = Field(description="District polygons (any CRS).")
     district_field: str = Field(default="name", description="Attribute naming each district.")
     district_layer: str | None = Field(default=None, description="Layer of the districts file.")

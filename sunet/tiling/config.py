@@ -8,11 +8,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sunet.geo.raster import Radiometry
+from sunet.geo.raster import Radiometry, scene_files_in
 
-__all__ = ["SCENE_SUFFIXES", "TileConfig", "expand_scene_paths"]
-
-SCENE_SUFFIXES = (".tif", ".tiff", ".jp2", ".img", ".vrt")
+__all__ = ["TileConfig", "expand_scene_paths"]
 
 
 class TileConfig(BaseModel):
@@ -126,7 +124,7 @@ def expand_scene_paths(specs: list[Path]) -> list[Path]:
     for spec in specs:
         text = str(spec)
         if spec.is_dir():
-            matches = [p for p in spec.iterdir() if p.suffix.lower() in SCENE_SUFFIXES]
+            matches = scene_files_in(spec)
         elif spec.exists():
             matches = [spec]
         elif glob.has_magic(text):
