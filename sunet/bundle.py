@@ -69,6 +69,12 @@ class BundleMeta(BaseModel):
     input_size: int = Field(description="Model input side, pixels (patches are resized to it).")
     gsd: float = Field(description="Ground sample distance of the patches, metres.")
     bands: list[str] = Field(description="Band names in input order.")
+    source_bands: list[int] | None = Field(
+        default=None,
+        description="1-based scene bands the training patches were read from, in input order "
+        "(mapping reads the same unless told otherwise; None: bundles made before it was "
+        "recorded, read bands 1, 2, ...).",
+    )
     radiometry: Radiometry = Field(
         default_factory=Radiometry,
         description="How scene values became the uint8 the model was trained on (applied to "
@@ -249,6 +255,11 @@ class Predictor:
     def radiometry(self) -> Radiometry:
         """How scenes must be scaled to uint8 for this model (as they were for its training)."""
         return self.meta.radiometry
+
+    @property
+    def source_bands(self) -> list[int] | None:
+        """The scene bands its training patches came from (None when not recorded)."""
+        return list(self.meta.source_bands) if self.meta.source_bands is not None else None
 
     @property
     def input_size(self) -> int:

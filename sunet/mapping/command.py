@@ -43,7 +43,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--stride", type=int, default=None, help="window step, px (default P/2)")
     p.add_argument(
-        "--bands", nargs="+", default=None, help="scene bands fed to the model (default 1 2 3)"
+        "--bands",
+        nargs="+",
+        default=None,
+        help="scene bands fed to the model (default: those it was trained on)",
     )
     p.add_argument("--crs", default="auto", help="auto (UTM of the districts) or EPSG:...")
     p.add_argument("--batch-size", type=int, default=16, help="windows per model call")

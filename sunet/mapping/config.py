@@ -50,7 +50,8 @@ class MapConfig(BaseModel):
     bands: list[int] | None = Field(
         default=None,
         description="1-based scene bands fed to the model, in the model's band order "
-        "(None = 1, 2, ... as many as the model's bands).",
+        "(None = the scene bands the model was trained on, as its bundle records them; 1, 2, "
+        "... for bundles that do not).",
     )
     crs: str = Field(
         default="auto",

@@ -239,7 +239,9 @@ def plan_map(config: MapConfig, predictor: AbundancePredictor | None = None) -> 
         raise ValueError("map: give a model bundle (--model) or a predictor")
     patch, gsd = int(predictor.patch_size), float(predictor.gsd)
     names = list(predictor.bands)
-    bands = list(config.bands or range(1, len(names) + 1))
+    # The scene bands the model was trained on, unless told otherwise.
+    trained_on = getattr(predictor, "source_bands", None)
+    bands = list(config.bands or trained_on or range(1, len(names) + 1))
     if len(bands) != len(names):
         raise ValueError(
             f"--bands {bands}: the model takes {len(names)} bands ({', '.join(names)})"

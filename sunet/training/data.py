@@ -107,7 +107,18 @@ class PatchStore:
             raise ValueError(f"{zpath}: attributes 'gsd' and 'crs' are required")
         self.gsd = float(attrs["gsd"])
         self.crs = str(attrs["crs"])
-        self.bands: list[str] = list(attrs.get("bands", ["red", "green", "blue"]))[: shape[1]]
+        # The tiler records the 1-based scene bands it read (source_bands); stores from before
+        # read bands 1, 2, ...
+        nb = shape[1]
+        self.source_bands: list[int] = [int(b) for b in attrs.get("source_bands", [])][:nb] or [
+            *range(1, nb + 1)
+        ]
+        default = (
+            ["red", "green", "blue"]
+            if self.source_bands == [1, 2, 3]
+            else [f"band {b}" for b in self.source_bands]
+        )
+        self.bands: list[str] = list(attrs.get("bands", default))[:nb]
         # Stores tiled before the radiometry was recorded used the default.
         self.radiometry = Radiometry.model_validate(attrs.get("radiometry", {}))
         top = int(self.index["store_index"].max()) if len(self.index) else -1

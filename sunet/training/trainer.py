@@ -574,6 +574,7 @@ class Trainer:
             input_size=config.arch.input_size,
             gsd=store.gsd,
             bands=store.bands,
+            source_bands=store.source_bands,
             radiometry=store.radiometry,
             crs=store.crs,
             index_hash=store.hash(),
@@ -586,6 +587,10 @@ def check_fine_tune(init: Bundle, store: PatchStore) -> None:
     meta, problems = init.meta, []
     if list(meta.bands) != list(store.bands):
         problems.append(f"bands {meta.bands} vs the store's {store.bands}")
+    elif meta.source_bands is not None and list(meta.source_bands) != store.source_bands:
+        problems.append(
+            f"scene bands {meta.source_bands} vs the store's {store.source_bands} (--bands)"
+        )
     if meta.patch_size != store.patch_size:
         problems.append(f"patch size {meta.patch_size} vs the store's {store.patch_size} px")
     if not math.isclose(meta.gsd, store.gsd, rel_tol=1e-6):
