@@ -55,7 +55,12 @@ def describe(path: Path) -> str:
         f"decoder {m.decoder_channels} channels; dropout {m.head_dropout}",
         f"input:         {meta.input_size} px model input from {meta.patch_size} px patches "
         f"at {meta.gsd:g} m ({meta.patch_size * meta.gsd:g} m on the ground)",
-        f"bands:         {', '.join(meta.bands)}",
+        f"bands:         {', '.join(meta.bands)}"
+        + (
+            f" (scene bands {', '.join(map(str, meta.source_bands))})"
+            if meta.source_bands is not None
+            else ""
+        ),
         f"CRS:           {meta.crs} ({meta.crs_convention})",
         f"normalisation: mean {_fmt(meta.mean)}, std {_fmt(meta.std)} (0-255 scale)",
         f"radiometry:    {_fmt(meta.radiometry.model_dump())} (scene values -> uint8, also "
