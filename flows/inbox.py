@@ -20,7 +20,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from flows.city import flow_defaults as city_defaults
+from flows.city import city_parameters, flow_defaults
 from flows.runners import retry_transient
 from sunet.operations.inbox import SceneManifest, pending_scenes
 from sunet.operations.remap import SCENES_JSON
@@ -80,10 +80,9 @@ def lcz_inbox(
             city's lcz-map runs see them.
     """
     if config_file is not None:
-        from flows.city import city_parameters
-        from flows.lcz_map import lcz_map
+        from flows.lcz_map import lcz_map  # the flow whose parameters the city file holds
 
-        merged = city_parameters({**city_defaults(lcz_map), "city": city}, lcz_map, config_file)
+        merged = city_parameters({**flow_defaults(lcz_map), "city": city}, lcz_map, config_file)
         out, scenes_dir = merged["out"], merged["scenes_dir"]
         inbox, settle_seconds = merged["inbox"], merged["settle_seconds"]
     if latest_version(out) is None:

@@ -35,6 +35,7 @@ from prefect.utilities.hashing import hash_objects
 from pydantic import BaseModel, Field
 
 from flows.caching import FileContents
+from flows.city import city_parameters
 from flows.runners import retry_transient, task_runner
 from flows.tile import tile_flow
 from flows.train import metrics_rows, train_model
@@ -371,72 +372,47 @@ def lcz_map(
     parameters = dict(locals())
     try:
         if config_file is not None:
-            from flows.city import city_parameters
-
             parameters = city_parameters(parameters, lcz_map, config_file)
-        return _update_city(**parameters)
+        return _update_city(parameters)
     except Exception as e:
         _report_failure(str(parameters.get("city", city)), str(parameters.get("started_by")), e)
         raise
 
 
-def _update_city(
-    city: str,
-    config_file: Path | None,
-    out: Path,
-    scenes_dir: Path | None,
-    labels: Path | None,
-    districts: Path | None,
-    district_field: str,
-    district_names: list[str] | None,
-    model: Path | None,
-    init_from: Path | None,
-    reference: Path | None,
-    reference_field: str,
-    crs: str,
-    inbox: Path | None,
-    settle_seconds: float,
-    full_remap: bool,
-    keep_versions: int | None,
-    synthetic: SynthConfig | None,
-    tiling: BaseModel | None,
-    training: BaseModel | None,
-    mapping: BaseModel | None,
-    evaluate: bool,
-    dask_address: str | None,
-    dask_workers: int,
-    started_by: str,
-    automatic_training: bool,
-) -> dict[str, Any]:
-    """The body of :func:`lcz_map`, once the city file is merged in."""
-    may_train = started_by == "manual" or automatic_training
-    data = resolve_data(city, out, scenes_dir, labels, districts, model, synthetic, may_train)
-    if inbox is not None:
-        inbox.mkdir(parents=True, exist_ok=True)
-    runner = task_runner(dask_address, dask_workers)
-    training = training or TrainOptions()
-    if init_from is not None:
-        training = training.model_copy(update={"init_from": init_from})
+def _update_city(p: dict[str, Any]) -> dict[str, Any]:
+    """The body of :func:`lcz_map`, given its parameters once the city file is merged in."""
+    city, out, model = p["city"], p["out"], p["model"]
+    may_train = p["started_by"] == "manual" or p["automatic_training"]
+    data = resolve_data(
+        city, out, p["scenes_dir"], p["labels"], p["districts"], model, p["synthetic"], may_train
+    )
+    if p["inbox"] is not None:
+        p["inbox"].mkdir(parents=True, exist_ok=True)
+    runner = task_runner(p["dask_address"], p["dask_workers"])
+    training = p["training"] or TrainOptions()
+    if p["init_from"] is not None:
+        training = training.model_copy(update={"init_from": p["init_from"]})
+    tiling = p["tiling"] or TileOptions()
     bundle, store = model_for(
-        data, out, model, crs, tiling or TileOptions(), training, evaluate, runner, may_train
+        data, out, model, p["crs"], tiling, training, p["evaluate"], runner, may_train
     )
     publish_model_report(city, bundle, store)
     config = RemapConfig(
         out=out,
         scenes_dir=data.scenes_dir,
         districts=data.districts,
-        district_field=district_field,
-        district_names=district_names,
+        district_field=p["district_field"],
+        district_names=p["district_names"],
         model=bundle,
-        crs=crs,
-        inbox=inbox,
-        settle_seconds=settle_seconds,
-        full=full_remap,
-        keep_versions=keep_versions,
-        mapping=mapping or MapOptions(),
+        crs=p["crs"],
+        inbox=p["inbox"],
+        settle_seconds=p["settle_seconds"],
+        full=p["full_remap"],
+        keep_versions=p["keep_versions"],
+        mapping=p["mapping"] or MapOptions(),
     )
     result = remap_flow.with_options(task_runner=runner)(
-        config, city, reference, reference_field, publish=False
+        config, city, p["reference"], p["reference_field"], publish=False
     )
     if result.get("version"):  # on the run the user started, not only on the child run
         publish_version_report(city, MapVersion(Path(config.out), int(result["version"][1:])))

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_dir", "write_text_atomic"]
+__all__ = ["atomic_dir", "atomic_path", "remove_leftovers", "write_text_atomic"]
 
 
 def _tmp_sibling(dst: Path) -> Path:
@@ -70,3 +70,15 @@ def write_text_atomic(dst: str | os.PathLike[str], text: str) -> Path:
     with atomic_path(dst) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(dst)
+
+
+def remove_leftovers(folder: str | os.PathLike[str]) -> None:
+    """Remove the scratch and half-written entries (``.work-*``, ``.tmp-*``, ``.old-*``, and the
+    lock files of builds inside it) that runs killed part-way left in ``folder``; call it only
+    while holding the folder's lock (then none of them belongs to a running process)."""
+    for pattern in (".work-*", ".tmp-*", ".old-*", "..*.lock"):
+        for stale in Path(folder).glob(pattern):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)

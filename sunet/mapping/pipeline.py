@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pyproj import CRS
 from rasterio.windows import Window
 
-from sunet.atomic import atomic_dir, write_text_atomic
+from sunet.atomic import atomic_dir, remove_leftovers, write_text_atomic
 from sunet.geo.grid import resolve_crs
 from sunet.geo.raster import SCENE_SUFFIXES, SceneInfo, inspect_scene, scene_files_in
 from sunet.geo.vector import read_polygons
@@ -317,18 +317,6 @@ def _attach_base(plan: MapPlan) -> None:
     margin = 2 * plan.city.cells.gsd * config.max_gsd_ratio
     plan.base_abundance = raster
     plan.recompute = affected_cells(plan.city, area.buffer(margin))
-
-
-def remove_leftovers(folder: Path) -> None:
-    """Remove the scratch and half-written entries (``.work-*``, ``.tmp-*``, ``.old-*``, and the
-    lock files of builds inside it) that runs killed part-way left in ``folder``; call it only
-    while holding the folder's lock (then none of them belongs to a running process)."""
-    for pattern in (".work-*", ".tmp-*", ".old-*", "..*.lock"):
-        for stale in folder.glob(pattern):
-            if stale.is_dir() and not stale.is_symlink():
-                shutil.rmtree(stale, ignore_errors=True)
-            else:
-                stale.unlink(missing_ok=True)
 
 
 @contextmanager

@@ -36,13 +36,12 @@ import geopandas as gpd
 from pydantic import BaseModel, ConfigDict, Field
 from shapely.geometry.base import BaseGeometry
 
-from sunet.atomic import write_text_atomic
+from sunet.atomic import remove_leftovers, write_text_atomic
 from sunet.geo.grid import resolve_crs
 from sunet.geo.vector import write_gpkg
 from sunet.locks import hold
 from sunet.mapping import MapConfig, MapReport, map_districts
 from sunet.mapping.districts import read_districts, slugify
-from sunet.mapping.pipeline import remove_leftovers
 from sunet.operations.changes import DistrictChange, compare_rasters, write_change_report
 from sunet.operations.inbox import (
     SceneChanges,
