@@ -91,7 +91,7 @@ def map_and_assess(model: Path, look: str, out: Path) -> dict[str, object]:
     if not (out / "map" / "config.json").is_file():
         seconds = _run("map", "--model", str(model), "--scenes", str(city(look) / "scenes"),
                        "--districts", str(city(look) / "districts.gpkg"), "--out",
-                       str(out / "map"), "--quiet")  # fmt: skip
+                       str(out / "map"), "--no-progress")  # fmt: skip
     _run("assess", "--map", str(out / "map"), "--reference", str(ROOT / "labels" / "test.gpkg"),
          "--out", str(out / "assessment"))  # fmt: skip
     result = json.loads((out / "assessment" / "assessment.json").read_text())

@@ -22,9 +22,11 @@ from prefect.events import emit_event
 
 from flows.city import city_parameters, flow_defaults
 from flows.runners import retry_transient
+from sunet.operations.config import RemapConfig
 from sunet.operations.inbox import SceneManifest, pending_scenes
 from sunet.operations.remap import SCENES_JSON
 from sunet.operations.versions import latest_version
+from sunet.options import default_of
 
 __all__ = ["IMAGERY_ARRIVED", "city_resource", "lcz_inbox"]
 
@@ -62,7 +64,7 @@ def lcz_inbox(
     out: Path = Path("runs/city"),
     scenes_dir: Path | None = None,
     inbox: Path | None = None,
-    settle_seconds: float = 30.0,
+    settle_seconds: float = default_of(RemapConfig, "settle_seconds"),
     config_file: Path | None = None,
 ) -> list[str]:
     """Emit ``lcz.imagery.arrived`` for ``city`` if new imagery waits to be mapped.

@@ -39,8 +39,8 @@ from flows.city import city_parameters
 from flows.runners import retry_transient, task_runner
 from flows.tile import tile_flow
 from flows.train import metrics_rows, train_model
+from sunet.evaluation.config import AssessConfig
 from sunet.mapping import MapReport
-from sunet.operations.options import options_model
 from sunet.operations.provenance import choose_model, labels_key, record_provenance
 from sunet.operations.remap import (
     CHANGES,
@@ -52,6 +52,7 @@ from sunet.operations.remap import (
     plan_remap,
 )
 from sunet.operations.versions import MapVersion
+from sunet.options import default_of, options_model
 from sunet.synth.config import SynthConfig
 from sunet.tiling import TileConfig
 from sunet.training.config import TrainConfig
@@ -308,17 +309,17 @@ def lcz_map(
     scenes_dir: Path | None = None,
     labels: Path | None = None,
     districts: Path | None = None,
-    district_field: str = "name",
+    district_field: str = default_of(RemapConfig, "district_field"),
     district_names: list[str] | None = None,
     model: Path | None = None,
     init_from: Path | None = None,
     reference: Path | None = None,
-    reference_field: str = "lcz",
-    crs: str = "auto",
+    reference_field: str = default_of(AssessConfig, "field"),
+    crs: str = default_of(RemapConfig, "crs"),
     inbox: Path | None = None,
-    settle_seconds: float = 30.0,
+    settle_seconds: float = default_of(RemapConfig, "settle_seconds"),
     full_remap: bool = False,
-    keep_versions: int | None = 20,
+    keep_versions: int | None = default_of(RemapConfig, "keep_versions"),
     synthetic: SynthConfig | None = None,
     tiling: TileOptions | None = None,
     training: TrainOptions | None = None,
@@ -440,7 +441,7 @@ def remap_flow(
     config: RemapConfig,
     city: str = "city",
     reference: Path | None = None,
-    reference_field: str = "lcz",
+    reference_field: str = default_of(AssessConfig, "field"),
     publish: bool = True,
 ) -> dict[str, Any]:
     """Plan, map, assess (with ``reference``) and publish one map version, then report it (the

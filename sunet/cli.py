@@ -16,10 +16,6 @@ import sys
 import traceback
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from pydantic import ValidationError
 
 # subcommand -> (module with add_parser()/run(), one-line summary for `lcz-map --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -40,25 +36,28 @@ class CliError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
 
 
+def version() -> str:
+    """The installed package's version."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("sunet-lcz")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def _summary_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lcz-map",
         description="Local Climate Zone mapping from very-high-resolution imagery with SU-Net.",
         epilog="Run 'lcz-map COMMAND --help' for the options of a command.",
     )
+    parser.add_argument("--version", action="version", version=f"lcz-map {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, summary) in COMMANDS.items():
         sub.add_parser(name, help=summary, add_help=False)
     return parser
-
-
-def option_errors(error: ValidationError) -> str:
-    """One line for all problems of a config: ``--min-labelled: Input should be ...; ...``."""
-    problems = []
-    for err in error.errors():
-        where = ".".join(str(x) for x in err["loc"]) or "config"
-        problems.append(f"--{where.replace('_', '-')}: {err['msg']}")
-    return "; ".join(problems)
 
 
 # Commands that write an output folder under a lock (sunet.locks): they take --wait.
@@ -171,9 +170,10 @@ def error_line(e: Exception) -> str | None:
     from pydantic import ValidationError
 
     from sunet.locks import FolderBusyError
+    from sunet.options import option_errors
 
     if isinstance(e, ValidationError):
-        return option_errors(e)  # an option as the user typed it
+        return option_errors(e)  # a config built in the library from the user's options
     if isinstance(e, FileNotFoundError) and e.errno is not None and e.filename is not None:
         return os_error_line(e)  # raised by the OS, not by the library's own checks
     if isinstance(e, CliError | FileNotFoundError | ValueError | FolderBusyError):

@@ -18,7 +18,6 @@ from sunet.evaluation.baselines import (
     run_baselines,
     verdict,
 )
-from sunet.evaluation.baselines_command import METHOD_NAMES
 from sunet.evaluation.evaluate import score
 from sunet.evaluation.features import FEATURE_NAMES, patch_features
 from sunet.evaluation.patches import PatchStore
@@ -160,8 +159,14 @@ def test_a_trained_bundle_can_stand_for_the_sunet_row(
         run_baselines(missing)
 
 
-def test_command_offers_every_method() -> None:
-    assert METHOD_NAMES == METHODS
+def test_command_offers_every_method_and_refuses_others(tmp_path: Path) -> None:
+    from sunet.cli import build_parser
+
+    parser, _ = build_parser("baselines")
+    base = ["baselines", "--patches", "p", "--out", "o"]
+    assert parser.parse_args([*base, "--methods", *METHODS]).methods == list(METHODS)
+    with pytest.raises(SystemExit):
+        parser.parse_args([*base, "--methods", "svm"])
 
 
 def test_empty_split_is_a_one_line_error(tmp_path: Path) -> None:

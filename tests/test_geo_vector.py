@@ -19,7 +19,7 @@ def test_labels_are_parsed_and_bad_geometries_repaired(
     bowtie = Polygon([(0, 0), (10, 10), (10, 0), (0, 10)])
     path = write_labels(tmp_path / "l.gpkg", [box(0, 0, 5, 5), bowtie, Polygon([(0, 0), (5, 5), (0, 0)])],
                         ["LCZ 3", "g", "A"])  # fmt: skip
-    layer = read_labels(path)
+    layer = read_labels(path, "lcz")
     assert layer.frame["code"].tolist() == [3, 17]
     assert layer.repaired == 1 and layer.dropped == {"no_area_after_repair": 1}
     assert layer.frame.geometry.is_valid.all()
@@ -32,15 +32,15 @@ def test_layer_problems_are_named(tmp_path: Path, write_labels: Callable[..., Pa
         path, layer="other"
     )
     with pytest.raises(ValueError, match="several layers"):
-        read_labels(path)
-    assert read_labels(path, layer="zones").frame["code"].tolist() == [1]
+        read_labels(path, "lcz")
+    assert read_labels(path, "lcz", layer="zones").frame["code"].tolist() == [1]
     with pytest.raises(ValueError, match=r"no field 'class'"):
         read_labels(path, label_field="class", layer="zones")
     lines = write_labels(tmp_path / "lines.gpkg", [LineString([(0, 0), (1, 1)])], ["1"])
     with pytest.raises(ValueError, match="no polygon"):
         read_polygons(lines)
     with pytest.raises(FileNotFoundError, match="missing.gpkg"):
-        read_labels(tmp_path / "missing.gpkg")
+        read_labels(tmp_path / "missing.gpkg", "lcz")
 
 
 def test_gpkg_is_written_as_version_1_3(tmp_path: Path) -> None:

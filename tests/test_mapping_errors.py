@@ -100,21 +100,12 @@ def test_cli_reports_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureF
     districts = write_districts(tmp_path / "d.gpkg", {"A": INSIDE})
     code = main(
         ["map", "--model", str(tmp_path / "missing.safetensors"), "--scenes", str(scene),
-         "--districts", str(districts), "--out", str(tmp_path / "out"), "--quiet"]
+         "--districts", str(districts), "--out", str(tmp_path / "out"), "--no-progress"]
     )  # fmt: skip
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert err.startswith("lcz-map map: error: ") and "missing.safetensors" in err
     assert "\n" not in err
-
-
-def test_cli_band_list_forms() -> None:
-    from sunet.mapping.command import _bands
-
-    assert _bands(["1", "2", "3"]) == _bands(["1,2,3"]) == [1, 2, 3]
-    assert _bands(None) is None
-    with pytest.raises(ValueError, match="--bands"):
-        _bands(["red"])
 
 
 def test_base_map_must_be_finished_and_match_the_run(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ def _tif_hashes(out: Path) -> dict[str, str]:
 def test_cli_maps_with_a_bundle(inputs: tuple[Path, Path, Path], tmp_path: Path) -> None:
     model, scene, districts = inputs
     args = ["map", "--model", str(model), "--scenes", str(scene), "--districts", str(districts),
-            "--out", str(tmp_path / "out"), "--quiet", "--batch-size", "8"]  # fmt: skip
+            "--out", str(tmp_path / "out"), "--no-progress", "--batch-size", "8"]  # fmt: skip
     assert main(args) == 0
     assert (tmp_path / "out" / "config.json").exists()
     assert len(_tif_hashes(tmp_path / "out")) == 3 * 4

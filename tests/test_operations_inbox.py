@@ -132,4 +132,4 @@ def test_pending_scenes_lists_what_a_remap_would_pick_up(
     (scenes / "a.tif").unlink()  # removed scenes are pending too (their area must be redone)
     assert pending_scenes(scenes, manifest, inbox, settle_seconds=0) == ["a.tif", "b.tif", "c.tif"]
     # Before any map version everything present is pending.
-    assert pending_scenes(scenes, None) == ["b.tif"]
+    assert pending_scenes(scenes, None, None, settle_seconds=0) == ["b.tif"]

@@ -101,7 +101,7 @@ def test_command_and_errors(
     mapped: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = main(["suggest", "--map", str(mapped), "--n", "3", "--out", str(tmp_path / "s.gpkg"),
-                 "--no-model"])  # fmt: skip
+                 "--no-use-model"])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0 and "wrote 3 places to label" in out and "LCZ" in out
     code = main(["suggest", "--map", str(tmp_path), "--out", str(tmp_path / "x.gpkg")])

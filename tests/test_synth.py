@@ -271,7 +271,7 @@ def test_command_writes_a_city_and_rejects_bad_input(tmp_path: Path) -> None:
     assert (tmp_path / "c" / "scenes" / "scene_000_000.tif").exists()
 
     bad = parser.parse_args(["synth", "--out", str(tmp_path / "d"), "--size", "10"])
-    with pytest.raises(ValueError, match="size_px"):
+    with pytest.raises(ValueError, match="--size: Input should be greater than or equal to 128"):
         synth_command.run(bad)
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")

@@ -37,6 +37,7 @@ from rasterio import features
 
 from sunet.atomic import atomic_dir
 from sunet.evaluation import metrics as m
+from sunet.evaluation.config import AssessConfig
 from sunet.evaluation.plots import plot_confusion
 from sunet.geo.vector import read_labels
 from sunet.lcz import CLASSES, NUM_CLASSES
@@ -55,24 +56,6 @@ __all__ = [
 # The figures reported with intervals, in report order.
 HEADLINE = ("oa", "kappa", "oa_urban", "oa_builtnatural", "oa_weighted", "f1_macro")
 DOMINANT = "lcz_dominant.tif"
-
-
-class AssessConfig(BaseModel):
-    """One assessment: a map, reference polygons, the bootstrap."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    map: Path = Field(
-        description="The map: a `lcz-map map` output folder (its city/), a district folder, or "
-        "any GeoTIFF of LCZ codes 1-17 (0 or nodata = unmapped)."
-    )
-    reference: Path = Field(description="Reference polygons (any CRS, any vector format).")
-    field: str = Field(default="lcz", description="Field holding each polygon's LCZ label.")
-    layer: str | None = Field(default=None, description="Layer of the reference file.")
-    out: Path = Field(description="Output folder.")
-    bootstrap: int = Field(default=1000, ge=0, description="Bootstrap resamples (0 = none).")
-    confidence: float = Field(default=0.95, gt=0, lt=1, description="Interval coverage.")
-    seed: int = Field(default=0, description="Seed of the bootstrap.")
 
 
 def dominant_raster(path: Path) -> Path:

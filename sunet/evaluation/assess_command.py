@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from sunet.evaluation.assess import AssessConfig
+    from sunet.evaluation.config import AssessConfig
+    from sunet.options import add_options
 
-    defaults = {k: f.default for k, f in AssessConfig.model_fields.items()}
     p = subparsers.add_parser(
         "assess",
         help="assess a map against reference polygons (OA, kappa, WUDAPT figures, intervals)",
@@ -23,32 +22,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
             "assessment.json, assessment_figures.csv, assessment_classes.csv and confusion.png."
         ),
     )
-    p.add_argument("--map", type=Path, required=True, help="map folder or dominant-class raster")
-    p.add_argument("--reference", type=Path, required=True, help="reference polygons")
-    p.add_argument("--field", default=defaults["field"], help="label field (default: lcz)")
-    p.add_argument("--layer", default=None, help="layer of the reference file")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument(
-        "--bootstrap",
-        type=int,
-        default=defaults["bootstrap"],
-        help="bootstrap resamples of the polygons (default %(default)s; 0 = no intervals)",
-    )
-    p.add_argument("--seed", type=int, default=defaults["seed"], help="seed of the bootstrap")
+    add_options(p, AssessConfig)
 
 
 def run(args: argparse.Namespace) -> int:
-    from sunet.evaluation.assess import AssessConfig, assess, format_assessment
+    from sunet.evaluation.assess import assess, format_assessment
+    from sunet.evaluation.config import AssessConfig
+    from sunet.options import config_from_args
 
-    config = AssessConfig(
-        map=args.map,
-        reference=args.reference,
-        field=args.field,
-        layer=args.layer,
-        out=args.out,
-        bootstrap=args.bootstrap,
-        seed=args.seed,
-    )
+    config: AssessConfig = config_from_args(AssessConfig, args)
     result = assess(config)
     print(format_assessment(result))
     print(f"wrote {config.out / 'assessment.json'}")

@@ -32,16 +32,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sklearn.ensemble import RandomForestClassifier
 
 from sunet.atomic import write_text_atomic
 from sunet.evaluation import metrics as m
+from sunet.evaluation.config import METHODS, BaselinesConfig
 from sunet.evaluation.evaluate import SplitPredictions, predict_split, score, write_report
 from sunet.evaluation.features import patch_features
 from sunet.evaluation.patches import PatchSet, PatchStore, select_patches
 from sunet.lcz import NUM_CLASSES
-from sunet.model import get_preset
 
 __all__ = [
     "METHODS",
@@ -53,84 +52,12 @@ __all__ = [
     "verdict",
 ]
 
-Method = Literal["prior", "random_forest", "sunet", "sunet_no_pure_stream", "sunet_fixed_weights"]
-_METHOD_ORDER: tuple[Method, ...] = (
-    "prior",
-    "random_forest",
-    "sunet",
-    "sunet_no_pure_stream",
-    "sunet_fixed_weights",
-)
-METHODS: tuple[str, ...] = _METHOD_ORDER
 # name -> (pure_stream, loss_weights) passed to training
 _SUNET_VARIANTS: dict[str, tuple[bool, Literal["gradnorm", "fixed"]]] = {
     "sunet": (True, "gradnorm"),
     "sunet_no_pure_stream": (False, "gradnorm"),
     "sunet_fixed_weights": (True, "fixed"),
 }
-_FAST_SHARE = 0.25  # the fast suite's share of the preset's training budget
-
-
-class BaselinesConfig(BaseModel):
-    """A comparison run. ``None`` budgets are resolved from the suite and preset on creation,
-    so the saved ``config.json`` holds the values actually used."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    patches: Path = Field(description="Patch store folder shared by every method.")
-    out: Path = Field(description="Output folder for the table and each method's evaluation.")
-    suite: Literal["fast", "full"] = Field(
-        default="fast",
-        description="fast = a quarter of the preset's training budget; full = all of it.",
-    )
-    split: Literal["val", "test"] = Field(
-        default="test", description="Split every method is scored on."
-    )
-    methods: list[Method] = Field(
-        default_factory=lambda: list(_METHOD_ORDER), description="Methods to run, in table order."
-    )
-    preset: Literal["paper", "cpu-small"] = Field(
-        default="cpu-small", description="SU-Net preset shared by the three SU-Net variants."
-    )
-    epochs: int | None = Field(
-        default=None, ge=1, description="SU-Net epochs (None = preset's, a quarter of it for fast)."
-    )
-    max_minutes: float | None = Field(
-        default=None,
-        ge=0,
-        description="SU-Net wall-clock budget per variant, minutes (None = from the preset; 0 = none).",
-    )
-    rf_trees: int | None = Field(
-        default=None, ge=1, description="Random-forest trees (None = 100 for fast, 500 for full)."
-    )
-    seed: int = Field(default=0, description="Seed of every method.")
-    device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="Where SU-Net runs.")
-    num_threads: int | None = Field(
-        default=None, ge=1, description="CPU threads for the random forest (None = all cores)."
-    )
-    batch_size: int = Field(default=64, ge=1, description="Patches per feature / inference batch.")
-    num_processes: int = Field(
-        default=1, ge=1, description="Data-parallel processes each SU-Net variant trains with."
-    )
-    sunet_model: Path | None = Field(
-        default=None,
-        description="A bundle trained already (e.g. by `lcz-map train` with the same preset) "
-        "to score as the `sunet` row instead of training one.",
-    )
-
-    @model_validator(mode="after")
-    def _resolve(self) -> BaselinesConfig:
-        training = get_preset(self.preset).training
-        share = _FAST_SHARE if self.suite == "fast" else 1.0
-        if self.epochs is None:
-            self.epochs = max(1, math.ceil(training.epochs * share))
-        if self.max_minutes is None:
-            self.max_minutes = training.max_minutes * share if training.max_minutes else 0.0
-        if self.rf_trees is None:
-            self.rf_trees = 100 if self.suite == "fast" else 500
-        if len(set(self.methods)) != len(self.methods):
-            raise ValueError(f"methods listed twice: {self.methods}")
-        return self
 
 
 def _features(patches: PatchSet, batch_size: int) -> np.ndarray:

@@ -9,6 +9,9 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from sunet.evaluation.config import EvaluateConfig
+    from sunet.options import add_options
+
     p = subparsers.add_parser(
         "evaluate",
         help="score a model bundle on a patch store split (paper and WUDAPT metrics)",
@@ -18,40 +21,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
             "confusion_pseudo.png and config.json to --out."
         ),
     )
-    p.add_argument("--model", type=Path, required=True, help="model bundle file")
-    p.add_argument("--patches", type=Path, required=True, help="patch store folder")
-    p.add_argument("--split", choices=("train", "val", "test"), default="test")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--batch-size", type=int, default=32, help="patches per forward pass")
-    p.add_argument("--device", default=None, help="torch device (default: CUDA if available)")
-    p.add_argument(
-        "--tta",
-        type=int,
-        choices=(1, 4, 8),
-        default=1,
-        help="test-time augmentation: views averaged (4 rotations, 8 with mirrors; default 1)",
-    )
-    p.add_argument(
-        "--no-update-bundle",
-        action="store_true",
-        help="do not write the headline figures into the bundle's metadata",
-    )
+    add_options(p, EvaluateConfig)
 
 
 def run(args: argparse.Namespace) -> int:
     # Imported here so that `lcz-map --help` does not pay for torch.
-    from sunet.evaluation.evaluate import EvaluateConfig, evaluate, format_table
+    from sunet.evaluation.config import EvaluateConfig
+    from sunet.evaluation.evaluate import evaluate, format_table
+    from sunet.options import config_from_args
 
-    config = EvaluateConfig(
-        model=args.model,
-        patches=args.patches,
-        split=args.split,
-        out=args.out,
-        batch_size=args.batch_size,
-        device=args.device,
-        tta=args.tta,
-        update_bundle=not args.no_update_bundle,
-    )
+    config: EvaluateConfig = config_from_args(EvaluateConfig, args)
     result = evaluate(config)
     print(f"{config.model} on {config.patches} ({config.split})")
     print(format_table(result))

@@ -19,13 +19,14 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from sunet.atomic import write_text_atomic
 from sunet.evaluation import metrics as m
+from sunet.evaluation.config import EvaluateConfig
 from sunet.evaluation.patches import PatchSet, PatchStore, select_patches
 from sunet.evaluation.plots import plot_confusion
 from sunet.lcz import CLASSES
@@ -39,29 +40,6 @@ __all__ = [
     "score",
     "write_report",
 ]
-
-
-class EvaluateConfig(BaseModel):
-    """What to evaluate, on which patches, and where to write the results."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: Path = Field(description="Model bundle file (safetensors) to evaluate.")
-    patches: Path = Field(description="Patch store folder (with index.parquet and patches.zarr).")
-    split: Literal["train", "val", "test"] = Field(default="test", description="Split to score.")
-    out: Path = Field(description="Output folder for metrics, plots and tables.")
-    batch_size: int = Field(default=32, ge=1, description="Patches per forward pass.")
-    device: str | None = Field(
-        default=None, description="Torch device (None = CUDA if available, else CPU)."
-    )
-    tta: Literal[1, 4, 8] = Field(
-        default=1,
-        description="Test-time augmentation: views averaged per patch (1 none, 4 rotations, "
-        "8 rotations and mirrors).",
-    )
-    update_bundle: bool = Field(
-        default=True, description="Write the headline figures back into the bundle's metadata."
-    )
 
 
 class PatchPredictor(Protocol):

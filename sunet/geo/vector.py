@@ -127,9 +127,7 @@ def read_polygons(
     return PolygonLayer(path=path, layer=name, frame=frame, repaired=repaired, dropped=dropped)
 
 
-def read_labels(
-    path: str | Path, label_field: str = "lcz", layer: str | None = None
-) -> PolygonLayer:
+def read_labels(path: str | Path, label_field: str, layer: str | None = None) -> PolygonLayer:
     """Read an LCZ label layer: polygons with a label field parsed into raster codes.
 
     The ``code`` column holds uint8 raster codes 1-17 (``sunet.lcz`` order); values are parsed

@@ -20,9 +20,14 @@ layers over it. The choices a user of the maps should know, each documented wher
   Dask workers (same batches, same torch thread count).
 """
 
-from sunet.mapping.config import MapConfig
-from sunet.mapping.pipeline import AreaReport, MapReport, map_districts
-from sunet.mapping.predictor import AbundancePredictor, load_predictor
+from typing import TYPE_CHECKING
+
+from sunet.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from sunet.mapping.config import MapConfig
+    from sunet.mapping.pipeline import AreaReport, MapReport, map_districts
+    from sunet.mapping.predictor import AbundancePredictor, load_predictor
 
 __all__ = [
     "AbundancePredictor",
@@ -32,3 +37,15 @@ __all__ = [
     "load_predictor",
     "map_districts",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "MapConfig": "sunet.mapping.config",
+        "AreaReport": "sunet.mapping.pipeline",
+        "MapReport": "sunet.mapping.pipeline",
+        "map_districts": "sunet.mapping.pipeline",
+        "AbundancePredictor": "sunet.mapping.predictor",
+        "load_predictor": "sunet.mapping.predictor",
+    },
+)

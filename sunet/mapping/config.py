@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["MapConfig"]
+__all__ = ["MapConfig", "SuggestConfig"]
 
 
 class MapConfig(BaseModel):
@@ -152,3 +152,38 @@ class MapConfig(BaseModel):
         if v is not None and (len(v) == 0 or any(b < 1 for b in v)):
             raise ValueError(f"bands must be 1-based band numbers, got {v}")
         return v
+
+
+class SuggestConfig(BaseModel):
+    """Where to suggest labels, how many, and how."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    map: Path = Field(description="A `lcz-map map` output folder (config.json, city/).")
+    n: int = Field(default=50, ge=1, description="Number of places to suggest.")
+    out: Path = Field(description="Output GeoPackage.")
+    spacing: float | None = Field(
+        default=None,
+        gt=0,
+        description="Least distance between suggestions, metres (None: half the side of a "
+        "square holding n equal shares of the mapped area, at least two windows).",
+    )
+    avoid: list[Path] = Field(
+        default_factory=list,
+        description="Polygons to stay away from (labels one has, reference kept for assessment).",
+    )
+    model: Path | None = Field(
+        default=None,
+        description="Model bundle for the disagreement and novelty terms (None: the map's own, "
+        "as recorded in its config.json).",
+    )
+    use_model: bool = Field(
+        default=True, description="Measure disagreement and novelty (re-reads the scenes)."
+    )
+    candidates: int = Field(
+        default=10, ge=1, description="Windows measured with the model, per suggestion."
+    )
+    strategy: Literal["informative", "random"] = Field(
+        default="informative", description="Score-driven, or random (the baseline)."
+    )
+    seed: int = Field(default=0, description="Seed of the random strategy.")

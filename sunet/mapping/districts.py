@@ -36,7 +36,7 @@ def slugify(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def read_districts(path: Path, field: str = "name", layer: str | None = None) -> gpd.GeoDataFrame:
+def read_districts(path: Path, field: str, layer: str | None = None) -> gpd.GeoDataFrame:
     """Read and validate the district layer, in its own CRS.
 
     Reading, CRS check and polygon repair are :func:`sunet.geo.vector.read_polygons`' (layer

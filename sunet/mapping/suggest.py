@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Literal
 
 import geopandas as gpd
 import numpy as np
@@ -38,7 +37,6 @@ import rasterio
 import shapely
 from affine import Affine
 from numpy.lib.stride_tricks import sliding_window_view
-from pydantic import BaseModel, ConfigDict, Field
 from pyproj import CRS
 
 from sunet.atomic import atomic_path
@@ -46,6 +44,7 @@ from sunet.geo.raster import inspect_scene
 from sunet.geo.vector import read_polygons, write_gpkg
 from sunet.lcz import CLASSES, NUM_CLASSES
 from sunet.mapping.accumulate import ABUNDANCE_NODATA
+from sunet.mapping.config import SuggestConfig
 from sunet.mapping.districts import CITY
 from sunet.mapping.mosaic import SceneMosaic
 from sunet.mapping.predictor import load_predictor
@@ -63,41 +62,6 @@ WEIGHTS = {
     "novelty": 0.15,
 }
 _VIEWS = [(k, f) for f in (False, True) for k in range(4)]
-
-
-class SuggestConfig(BaseModel):
-    """Where to suggest labels, how many, and how."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    map: Path = Field(description="A `lcz-map map` output folder (config.json, city/).")
-    n: int = Field(default=50, ge=1, description="Number of places to suggest.")
-    out: Path = Field(description="Output GeoPackage.")
-    spacing: float | None = Field(
-        default=None,
-        gt=0,
-        description="Least distance between suggestions, metres (None: half the side of a "
-        "square holding n equal shares of the mapped area, at least two windows).",
-    )
-    avoid: list[Path] = Field(
-        default_factory=list,
-        description="Polygons to stay away from (labels one has, reference kept for assessment).",
-    )
-    model: Path | None = Field(
-        default=None,
-        description="Model bundle for the disagreement and novelty terms (None: the map's own, "
-        "as recorded in its config.json).",
-    )
-    use_model: bool = Field(
-        default=True, description="Measure disagreement and novelty (re-reads the scenes)."
-    )
-    candidates: int = Field(
-        default=10, ge=1, description="Windows measured with the model, per suggestion."
-    )
-    strategy: Literal["informative", "random"] = Field(
-        default="informative", description="Score-driven, or random (the baseline)."
-    )
-    seed: int = Field(default=0, description="Seed of the random strategy.")
 
 
 def _read_map(folder: Path) -> tuple[dict, np.ndarray, np.ndarray, Affine, CRS]:
@@ -179,7 +143,7 @@ def _model_terms(
     cfg = record["config"]
     model_path = config.model or (Path(cfg["model"]) if cfg.get("model") else None)
     if model_path is None:
-        raise ValueError(f"{config.map}: the map records no model; pass --model or --no-model")
+        raise ValueError(f"{config.map}: the map records no model; pass --model or --no-use-model")
     predictor = load_predictor(model_path)
     scenes = [inspect_scene(Path(p)) for p in cfg["scenes"]]
     mosaic = SceneMosaic(scenes, crs, cfg["bands"], getattr(predictor, "radiometry", None))

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from sunet.mapping.suggest import SuggestConfig
+    from sunet.mapping.config import SuggestConfig
+    from sunet.options import add_options
 
-    defaults = {k: f.default for k, f in SuggestConfig.model_fields.items()}
     p = subparsers.add_parser(
         "suggest",
         help="suggest where to label next (a styled GeoPackage of places to digitise)",
@@ -23,36 +22,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
             "from --avoid polygons, as squares to label (field 'lcz' left empty to fill in)."
         ),
     )
-    p.add_argument("--map", type=Path, required=True, help="lcz-map map output folder")
-    p.add_argument("--n", type=int, default=defaults["n"], help="places (default %(default)s)")
-    p.add_argument("--out", type=Path, required=True, help="output GeoPackage")
-    p.add_argument("--spacing", type=float, default=None, metavar="M",
-                   help="least distance between places, metres (default: from the area and n)")  # fmt: skip
-    p.add_argument("--avoid", type=Path, nargs="+", default=[], metavar="FILE",
-                   help="polygons to stay away from (labels you have, reference polygons)")  # fmt: skip
-    p.add_argument("--model", type=Path, default=None,
-                   help="model bundle for the view and novelty terms (default: the map's)")  # fmt: skip
-    p.add_argument("--no-model", dest="use_model", action="store_false",
-                   help="score from the map alone (no view disagreement, no novelty)")  # fmt: skip
-    p.add_argument("--strategy", choices=("informative", "random"), default=defaults["strategy"],
-                   help="score-driven (default) or random (the baseline to compare with)")  # fmt: skip
-    p.add_argument("--seed", type=int, default=defaults["seed"], help="seed of --strategy random")
+    add_options(p, SuggestConfig)
 
 
 def run(args: argparse.Namespace) -> int:
-    from sunet.mapping.suggest import SuggestConfig, suggest
+    from sunet.mapping.config import SuggestConfig
+    from sunet.mapping.suggest import suggest
+    from sunet.options import config_from_args
 
-    config = SuggestConfig(
-        map=args.map,
-        n=args.n,
-        out=args.out,
-        spacing=args.spacing,
-        avoid=args.avoid,
-        model=args.model,
-        use_model=args.use_model,
-        strategy=args.strategy,
-        seed=args.seed,
-    )
+    config: SuggestConfig = config_from_args(SuggestConfig, args)
     frame = suggest(config)
     for row in frame.head(10).itertuples():
         print(f"  {row.rank:3d}  score {row.score:.2f}  LCZ {row.mapped} / {row.runner_up}: "

@@ -202,7 +202,7 @@ def _settled(inbox: Path, settle_seconds: float, now: float | None) -> list[Path
 
 
 def pending_inbox(
-    inbox: str | os.PathLike[str], settle_seconds: float = 30.0, now: float | None = None
+    inbox: str | os.PathLike[str], settle_seconds: float, now: float | None = None
 ) -> list[Path]:
     """Scenes in the inbox that have not changed for ``settle_seconds`` (ready to ingest)."""
     return _settled(Path(inbox), settle_seconds, now)
@@ -211,8 +211,8 @@ def pending_inbox(
 def pending_scenes(
     scenes_dir: str | os.PathLike[str] | None,
     manifest: SceneManifest | None,
-    inbox: str | os.PathLike[str] | None = None,
-    settle_seconds: float = 30.0,
+    inbox: str | os.PathLike[str] | None,
+    settle_seconds: float,
     now: float | None = None,
 ) -> list[str]:
     """Names of scenes a remap would pick up now: settled inbox files, and scene-folder files
@@ -246,7 +246,7 @@ class IngestResult:
 def ingest_inbox(
     inbox: str | os.PathLike[str],
     scenes_dir: str | os.PathLike[str],
-    settle_seconds: float = 30.0,
+    settle_seconds: float,
     now: float | None = None,
 ) -> IngestResult:
     """Move settled, valid scenes from ``inbox`` into ``scenes_dir`` (replacing same-named ones).

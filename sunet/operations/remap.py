@@ -30,10 +30,9 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import geopandas as gpd
-from pydantic import BaseModel, ConfigDict, Field
 from shapely.geometry.base import BaseGeometry
 
 from sunet.atomic import remove_leftovers, write_text_atomic
@@ -43,6 +42,7 @@ from sunet.locks import hold
 from sunet.mapping import MapConfig, MapReport, map_districts
 from sunet.mapping.districts import read_districts, slugify
 from sunet.operations.changes import DistrictChange, compare_rasters, write_change_report
+from sunet.operations.config import RUNTIME_OPTIONS, MapOptions, RemapConfig
 from sunet.operations.inbox import (
     SceneChanges,
     SceneManifest,
@@ -51,7 +51,6 @@ from sunet.operations.inbox import (
     scan_scenes,
     sha256_file,
 )
-from sunet.operations.options import options_model
 from sunet.operations.versions import (
     VERSION_JSON,
     MapVersion,
@@ -72,61 +71,11 @@ __all__ = [
     "select_districts",
 ]
 
-# MapConfig fields a remap sets itself; the rest are the user's mapping options.
-# Options that change where or how fast the map is made, not the map (kept out of the inputs record).
-_RUNTIME_OPTIONS = ("progress", "workers", "scheduler", "batch_size")
-_MAP_INPUTS = (
-    "model", "scenes", "districts", "district_layer", "district_field", "out", "crs", "base",
-    "update_area", "resume_dir",
-)  # fmt: skip
-if TYPE_CHECKING:  # a model made at import time; type checkers see its base
-    MapOptions = BaseModel
-else:
-    MapOptions = options_model(MapConfig, exclude=_MAP_INPUTS, name="MapOptions")
 DOMINANT = "lcz_dominant.tif"
 ABUNDANCE = "lcz_abundance.tif"
 SCENES_JSON = "scenes.json"
 REMAPPED_AREA = "remapped_area.gpkg"
 CHANGES = "changes"
-
-
-class RemapConfig(BaseModel):
-    """One city kept up to date under ``out`` (versions, ``latest``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    out: Path = Field(description="Map root: versions/vNNNN/, latest.json and the latest link.")
-    scenes_dir: Path = Field(description="Folder of the city's scenes (.tif/.tiff/.jp2/.img/.vrt).")
-    districts: Path = Field(description="District polygons (any CRS).")
-    district_field: str = Field(default="name", description="Attribute naming each district.")
-    district_layer: str | None = Field(default=None, description="Layer of the districts file.")
-    district_names: list[str] | None = Field(
-        default=None,
-        description="Map only these districts (matched ignoring case, punctuation and a "
-        "'District' suffix); None = all.",
-    )
-    model: Path = Field(description="Model bundle (.safetensors).")
-    crs: str = Field(default="auto", description="Map CRS: 'auto' (UTM zone) or e.g. 'EPSG:32650'.")
-    inbox: Path | None = Field(
-        default=None,
-        description="Folder where new scenes arrive; moved into scenes_dir when settled.",
-    )
-    settle_seconds: float = Field(
-        default=30.0,
-        ge=0,
-        description="An inbox file must be unchanged this long before it is taken.",
-    )
-    full: bool = Field(
-        default=False, description="Remap everything even if only some scenes changed."
-    )
-    keep_versions: int | None = Field(
-        default=None,
-        ge=1,
-        description="Delete all but this many newest versions (None = keep all).",
-    )
-    mapping: MapOptions = Field(
-        default_factory=MapOptions, description="Mapping options (see MapConfig)."
-    )
 
 
 @dataclass
@@ -218,7 +167,7 @@ def _inputs_record(config: RemapConfig, crs: str, slugs: list[str]) -> dict[str,
         "district_layer": config.district_layer,
         "districts": slugs,
         "crs": crs,
-        "mapping": json.loads(config.mapping.model_dump_json(exclude=set(_RUNTIME_OPTIONS))),
+        "mapping": json.loads(config.mapping.model_dump_json(exclude=set(RUNTIME_OPTIONS))),
     }
 
 

@@ -5,8 +5,25 @@ EPSG:3857 scenes from it (:mod:`.render`, :mod:`.layers`), and writes scenes, LC
 districts, a preview and a manifest (:mod:`.city`). ``lcz-map synth`` is the command line.
 """
 
-from sunet.synth.city import CityManifest, SceneRecord, generate_city
-from sunet.synth.config import SynthConfig
-from sunet.synth.plan import CityPlan, build_plan
+from typing import TYPE_CHECKING
+
+from sunet.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from sunet.synth.city import CityManifest, SceneRecord, generate_city
+    from sunet.synth.config import SynthConfig
+    from sunet.synth.plan import CityPlan, build_plan
 
 __all__ = ["CityManifest", "CityPlan", "SceneRecord", "SynthConfig", "build_plan", "generate_city"]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "CityManifest": "sunet.synth.city",
+        "SceneRecord": "sunet.synth.city",
+        "generate_city": "sunet.synth.city",
+        "SynthConfig": "sunet.synth.config",
+        "CityPlan": "sunet.synth.plan",
+        "build_plan": "sunet.synth.plan",
+    },
+)

@@ -5,10 +5,15 @@
 :func:`assemble`.
 """
 
-from sunet.tiling.config import TileConfig
-from sunet.tiling.pipeline import TilePlan, assemble, plan_tiling, run_jobs, tile
-from sunet.tiling.report import TileReport
-from sunet.tiling.scene import SceneCache, SceneJob, tile_scene
+from typing import TYPE_CHECKING
+
+from sunet.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from sunet.tiling.config import TileConfig
+    from sunet.tiling.pipeline import TilePlan, assemble, plan_tiling, run_jobs, tile
+    from sunet.tiling.report import TileReport
+    from sunet.tiling.scene import SceneCache, SceneJob, tile_scene
 
 __all__ = [
     "SceneCache",
@@ -22,3 +27,19 @@ __all__ = [
     "tile",
     "tile_scene",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "TileConfig": "sunet.tiling.config",
+        "TilePlan": "sunet.tiling.pipeline",
+        "assemble": "sunet.tiling.pipeline",
+        "plan_tiling": "sunet.tiling.pipeline",
+        "run_jobs": "sunet.tiling.pipeline",
+        "tile": "sunet.tiling.pipeline",
+        "TileReport": "sunet.tiling.report",
+        "SceneCache": "sunet.tiling.scene",
+        "SceneJob": "sunet.tiling.scene",
+        "tile_scene": "sunet.tiling.scene",
+    },
+)

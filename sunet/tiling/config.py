@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import glob
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sunet.geo.raster import Radiometry, scene_files_in
+if TYPE_CHECKING:
+    from sunet.geo.raster import Radiometry
 
 __all__ = ["TileConfig", "expand_scene_paths"]
 
@@ -106,6 +107,8 @@ class TileConfig(BaseModel):
     @property
     def radiometry(self) -> Radiometry:
         """How scene values become the stored uint8 (also applied when mapping)."""
+        from sunet.geo.raster import Radiometry
+
         return Radiometry(stretch=self.stretch, scale_range=self.scale_range)
 
     @property
@@ -120,6 +123,8 @@ def expand_scene_paths(specs: list[Path]) -> list[Path]:
     Raises:
         FileNotFoundError: for a spec matching nothing (named in the message).
     """
+    from sunet.geo.raster import scene_files_in
+
     found: set[Path] = set()
     for spec in specs:
         text = str(spec)

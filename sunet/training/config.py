@@ -15,9 +15,13 @@ __all__ = [
     "RESOLVED_FROM_DATA",
     "RUNTIME_FIELDS",
     "Appearance",
+    "Device",
     "TrainConfig",
     "load_saved_config",
 ]
+
+# Where a model trains or runs.
+Device = Literal["auto", "cpu", "cuda"]
 
 # Radiometric augmentation strengths (see sunet.training.augment).
 Appearance = Literal["mild", "looks"]
@@ -203,7 +207,7 @@ class TrainConfig(BaseModel):
     )
     grad_clip: float = Field(default=1.0, description="Gradient-norm clipping (0 = off).", ge=0)
     seed: int = Field(default=0, description="Seed of initialisation, sampling and augmentation.")
-    device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="Where to train.")
+    device: Device = Field(default="auto", description="Where to train.")
     amp: bool = Field(
         default=True,
         description="bf16 autocast where it is native: a GPU that supports it, or a CPU with "

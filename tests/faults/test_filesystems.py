@@ -38,7 +38,7 @@ def _map(inputs: Path, out: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sunet.cli", "map", "--model", str(inputs / "m.safetensors"),
          "--scenes", str(inputs / "scene.tif"), "--districts", str(inputs / "d.gpkg"),
-         "--out", str(out), "--quiet", "--novelty-windows", "0"],
+         "--out", str(out), "--no-progress", "--novelty-windows", "0"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
 

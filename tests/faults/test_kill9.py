@@ -29,7 +29,7 @@ RASTERS = ("lcz_abundance.tif", "lcz_dominant.tif")
 def _map_cmd(inputs: Path, out: Path, stride: int) -> list[str]:
     return [sys.executable, "-m", "sunet.cli", "map", "--model", str(inputs / "m.safetensors"),
             "--scenes", str(inputs / "scene.tif"), "--districts", str(inputs / "d.gpkg"),
-            "--out", str(out), "--stride", str(stride), "--quiet", "--novelty-windows", "0",
+            "--out", str(out), "--stride", str(stride), "--no-progress", "--novelty-windows", "0",
             "--batch-size", "4"]  # fmt: skip
 
 
@@ -171,7 +171,7 @@ def test_kill_9_during_remap_then_rerun_publishes_one_complete_version(
     def cmd(out: Path) -> list[str]:
         return [sys.executable, "-m", "sunet.cli", "remap", "--out", str(out), "--scenes",
                 str(scenes), "--districts", str(inputs / "d.gpkg"), "--model",
-                str(inputs / "m.safetensors"), "--batch-size", "4", "--quiet"]  # fmt: skip
+                str(inputs / "m.safetensors"), "--batch-size", "4", "--no-progress"]  # fmt: skip
 
     t0 = time.monotonic()
     subprocess.run(cmd(tmp_path / "clean"), check=True, capture_output=True, timeout=600)

@@ -128,14 +128,14 @@ def test_output_path_faults_are_one_line(
         (tmp_path / "taken").write_text("a file where the output's parent should be")
         out = tmp_path / "taken" / "city"
     else:
-        import sunet.synth.command as command
+        import sunet.synth.city as city
 
         code = errno.ENOSPC if setup == "enospc" else errno.EROFS
 
         def fail(*a: object, **k: object) -> None:
             raise OSError(code, "injected", str(out / "scenes" / "scene_000_000.tif"))
 
-        monkeypatch.setattr(command, "generate_city", fail)
+        monkeypatch.setattr(city, "generate_city", fail)
     status = main(["synth", "--out", str(out), "--scenes", "1", "--size", "256", "--quiet"])
     err = capsys.readouterr().err.strip()
     assert status == 2 and len(err.splitlines()) == 1, err
