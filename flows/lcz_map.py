@@ -48,7 +48,7 @@ from sunet.operations.remap import (
     RemapConfig,
     RemapPlan,
     finish_version,
-    map_plan,
+    map_version,
     plan_remap,
 )
 from sunet.operations.versions import MapVersion
@@ -143,11 +143,11 @@ def map_task(plan: RemapPlan, built: Path) -> MapReport | None:
     built.mkdir(parents=True)
     resume = _resume_dir(built)  # ... from the batches it finished, kept here
     if not _on_dask_worker():
-        return map_plan(plan, built, resume_dir=resume)
+        return map_version(plan, built, resume_dir=resume)
     from prefect_dask import get_dask_client
 
     with get_dask_client() as client:
-        return map_plan(plan, built, client=client, resume_dir=resume)
+        return map_version(plan, built, client=client, resume_dir=resume)
 
 
 def _resume_dir(built: Path) -> Path:

@@ -23,7 +23,7 @@ from pyproj import Transformer
 from rasterio import features
 
 from sunet.lcz import CLASSES, parse_lcz_values
-from sunet.synth import CityPlan, SynthConfig, build_plan, generate_city
+from sunet.synth import CityLayout, SynthConfig, build_layout, generate_city
 from sunet.synth import command as synth_command
 from sunet.synth.looks import LOOKS
 from sunet.synth.render import render_window, window_codes
@@ -41,8 +41,8 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def plan() -> CityPlan:
-    return build_plan(CONFIG)
+def plan() -> CityLayout:
+    return build_layout(CONFIG)
 
 
 def _labels(city: Path) -> gpd.GeoDataFrame:
@@ -102,7 +102,7 @@ def test_nodata_only_on_outer_borders_and_never_inside_valid_pixels(city: Path) 
         assert not interior.any(), "no nodata at the corner shared with the neighbours"
 
 
-def test_labels_agree_with_plan_and_rendered_pixels(city: Path, plan: CityPlan) -> None:
+def test_labels_agree_with_plan_and_rendered_pixels(city: Path, plan: CityLayout) -> None:
     labels = _labels(city)
     codes = parse_lcz_values(labels["lcz"], source="labels.gpkg")
     tree = shapely.STRtree(labels.geometry.values)
@@ -211,7 +211,7 @@ def test_manifest_and_preview(city: Path) -> None:
         assert im.mode in ("RGB", "RGBA") and im.width > 600
 
 
-def test_rendering_is_independent_of_the_window(plan: CityPlan) -> None:
+def test_rendering_is_independent_of_the_window(plan: CityLayout) -> None:
     """Overlapping scenes and strips show the same ground: a window is a crop of a larger one."""
     tile = plan.mosaic.tiles[0]
     look = scene_look(CONFIG.seed, tile, LOOKS["default"])

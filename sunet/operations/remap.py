@@ -7,7 +7,7 @@ One remap (:func:`remap`, or step by step as the ``lcz-map`` flow does it):
    selection, CRS, mapping options) with those it recorded. The plan is ``full`` when there is
    no version yet, when asked, or when any of those inputs changed; ``incremental`` when only
    scenes changed; ``none`` when nothing did (no version is written).
-2. :func:`map_plan` maps into the new version's folder. A full plan maps everything. An
+2. :func:`map_version` maps into the new version's folder. A full plan maps everything. An
    incremental plan maps with the previous version as the base: only the **windows whose cells
    the new, changed or removed scenes can change** (their old and new footprints, saved as
    ``remapped_area.gpkg``) run through the model; every other cell is copied from the previous
@@ -65,7 +65,7 @@ __all__ = [
     "RemapPlan",
     "RemapResult",
     "finish_version",
-    "map_plan",
+    "map_version",
     "plan_remap",
     "remap",
     "select_districts",
@@ -264,7 +264,7 @@ def _map_config(
     )
 
 
-def map_plan(
+def map_version(
     plan: RemapPlan,
     dest: str | os.PathLike[str],
     client: Any = None,
@@ -287,7 +287,7 @@ def map_plan(
     dest = Path(dest)
     c = plan.config
     if plan.mode == "none":
-        raise ValueError("map_plan: nothing to map (plan mode 'none')")
+        raise ValueError("map_version: nothing to map (plan mode 'none')")
     work = Path(tempfile.mkdtemp(prefix=".work-", dir=dest.parent))
     try:
         districts, layer, field_name = c.districts, c.district_layer, c.district_field
@@ -370,7 +370,7 @@ def _remap(config: RemapConfig, client: Any, predictor: Any) -> RemapResult:
     remove_leftovers(root)  # under the root's lock: what killed remaps left, nobody's now
     built = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
     try:
-        report = map_plan(plan, built, client=client, predictor=predictor)
+        report = map_version(plan, built, client=client, predictor=predictor)
         version, changes_md = finish_version(plan, built, report)
     except BaseException:
         shutil.rmtree(built, ignore_errors=True)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sunet.synth.layout import CityLayout
 from sunet.synth.looks import LOOKS, Look
 from sunet.synth.noise import AttributeTable, TextureBank
-from sunet.synth.plan import CityPlan
 
 __all__ = ["Canvas", "SceneLook", "lot_frame", "palette_colours"]
 
@@ -98,12 +98,12 @@ class SceneLook:
 class Canvas:
     """Flat per-pixel state of one padded window (``n = height * width`` pixels).
 
-    ``x``/``y`` are plan metres relative to ``plan.origin``; ``rgb`` is ``(3, n)`` float 0-255;
+    ``x``/``y`` are layout metres relative to ``plan.origin``; ``rgb`` is ``(3, n)`` float 0-255;
     ``height`` the top of whatever covers a pixel (m), ``bheight``/``bkey`` the building roofs
     and their lot keys (for facades); ``veg`` marks vegetation (for the season tint).
     """
 
-    plan: CityPlan
+    plan: CityLayout
     look: SceneLook
     bank: TextureBank
     attrs: AttributeTable

@@ -23,11 +23,11 @@ from rasterio.warp import transform_bounds
 
 from sunet.atomic import atomic_dir
 from sunet.lcz import CLASSES, parse_lcz_values
+from sunet.synth.annotations import district_polygons, label_polygons
 from sunet.synth.census import patch_census
-from sunet.synth.config import IMAGE_CRS, LABEL_CRS, PLAN_CRS, Mosaic, SynthConfig
-from sunet.synth.labels import district_polygons, label_polygons
+from sunet.synth.config import IMAGE_CRS, LABEL_CRS, LAYOUT_CRS, Mosaic, SynthConfig
+from sunet.synth.layout import build_layout
 from sunet.synth.looks import RANDOM, Look, apply_look, get_look, random_look
-from sunet.synth.plan import build_plan
 from sunet.synth.preview import Thumbnail, write_preview
 from sunet.synth.render import render_scene
 from sunet.synth.scenes import outer_sides, ragged_nodata, scene_look, sense, write_scene
@@ -141,7 +141,7 @@ def generate_city(
     _check_out_dir(out)
     say = progress or (lambda _msg: None)
     cfg = config.resolved()
-    plan = build_plan(cfg)
+    plan = build_layout(cfg)
     mosaic = plan.mosaic
     say(f"planned {len(plan.zones)} zones, {len(plan.roads)} roads")
 
@@ -207,7 +207,7 @@ def generate_city(
             looks={look.name: look for look in looks},
             image_crs=IMAGE_CRS,
             label_crs=LABEL_CRS,
-            plan_crs=PLAN_CRS,
+            plan_crs=LAYOUT_CRS,
             pixel_size=mosaic.pixel,
             mosaic_bounds=mosaic.bounds,
             mosaic_lonlat_bounds=mosaic.lonlat_bounds,

@@ -16,10 +16,10 @@ from affine import Affine
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pyproj import Transformer
 
-__all__ = ["IMAGE_CRS", "LABEL_CRS", "PLAN_CRS", "Mosaic", "SceneTile", "SynthConfig"]
+__all__ = ["IMAGE_CRS", "LABEL_CRS", "LAYOUT_CRS", "Mosaic", "SceneTile", "SynthConfig"]
 
 IMAGE_CRS = "EPSG:3857"
-PLAN_CRS = "EPSG:32650"  # WGS 84 / UTM zone 50N, the metric frame of Wuhan
+LAYOUT_CRS = "EPSG:32650"  # WGS 84 / UTM zone 50N, the metric frame of Wuhan
 LABEL_CRS = "EPSG:4326"
 # UTM zone 50N spans 114-120 E; keep a margin so that 'auto' CRS choice can never hesitate.
 _LON_RANGE = (114.05, 119.9)

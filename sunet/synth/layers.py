@@ -19,9 +19,7 @@ from rasterio.transform import array_bounds
 from scipy import ndimage
 
 from sunet.synth.canvas import Canvas, lot_frame, palette_colours
-from sunet.synth.noise import hash_ints
-from sunet.synth.palettes import CARS, PALETTE_IDS
-from sunet.synth.styles import (
+from sunet.synth.morphology import (
     GROUND_FIELDS,
     GROUND_FOREST,
     GROUND_ROCK,
@@ -32,6 +30,8 @@ from sunet.synth.styles import (
     WATER_PONDS,
     WATER_RIVER,
 )
+from sunet.synth.noise import hash_ints
+from sunet.synth.palettes import CARS, PALETTE_IDS
 
 __all__ = ["paint_ground", "paint_roads", "paint_water"]
 

@@ -33,7 +33,7 @@ from sunet.colour import hue_saturation
 from sunet.synth.palettes import PALETTE_IDS, PALETTE_LIST
 
 if TYPE_CHECKING:
-    from sunet.synth.plan import CityPlan
+    from sunet.synth.layout import CityLayout
 
 __all__ = [
     "LOOKS",
@@ -366,7 +366,7 @@ def get_look(spec: str) -> Look:
     )
 
 
-def apply_look(plan: CityPlan, look: Look) -> CityPlan:
+def apply_look(plan: CityLayout, look: Look) -> CityLayout:
     """The plan as this look renders it: ground colours tinted, palettes replaced.
 
     Zones, geometry and every random draw stay those of ``plan``; only colours change.

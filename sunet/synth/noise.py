@@ -1,6 +1,6 @@
 """Deterministic randomness for the synthetic city: integer hashing and periodic texture fields.
 
-Everything the renderer draws must be a pure function of position (plan metres or global mosaic
+Everything the renderer draws must be a pure function of position (layout metres or global mosaic
 pixel indices) and the city seed, so that two overlapping scenes, or two strips of one scene, show
 exactly the same ground. Two tools give that without any per-pixel Python:
 

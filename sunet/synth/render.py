@@ -1,7 +1,7 @@
-"""Render windows of the mosaic grid from the city plan: layers, shadows, facades, radiometry.
+"""Render windows of the mosaic grid from the city layout: layers, shadows, facades, radiometry.
 
 A window (any rectangle of the global EPSG:3857 pixel grid) is padded on the sides from which
-shadows and facades reach into it, its pixel centres are mapped to plan metres (exact pyproj
+shadows and facades reach into it, its pixel centres are mapped to layout metres (exact pyproj
 transforms on a coarse grid, bilinear in between: the 3857 -> UTM map is smooth to far below a
 pixel over 32 px), the zones are rasterised onto it, and the layers of :mod:`sunet.synth.layers`
 paint it. Heights then give shadows (cast away from the sun, length ``h / tan(elevation)``) and
@@ -24,11 +24,11 @@ from rasterio.transform import array_bounds
 from scipy import ndimage
 
 from sunet.synth.canvas import Canvas, SceneLook
-from sunet.synth.config import IMAGE_CRS, PLAN_CRS, SceneTile
+from sunet.synth.config import IMAGE_CRS, LAYOUT_CRS, SceneTile
 from sunet.synth.layers import paint_ground, paint_roads, paint_water
-from sunet.synth.plan import CityPlan
+from sunet.synth.layout import CityLayout
+from sunet.synth.morphology import WATER_NONE, WATER_PONDS
 from sunet.synth.structures import facade_colours, paint_buildings, paint_trees
-from sunet.synth.styles import WATER_NONE, WATER_PONDS
 
 __all__ = ["render_scene", "render_window", "window_codes"]
 
@@ -40,10 +40,12 @@ _HAZE = np.array([186.0, 192.0, 202.0], dtype=_F32)[:, None, None]
 
 @lru_cache(maxsize=4)
 def _to_plan() -> Transformer:
-    return Transformer.from_crs(IMAGE_CRS, PLAN_CRS, always_xy=True)
+    return Transformer.from_crs(IMAGE_CRS, LAYOUT_CRS, always_xy=True)
 
 
-def _plan_xy(plan: CityPlan, row0: int, col0: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+def _plan_xy(
+    plan: CityLayout, row0: int, col0: int, h: int, w: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Plan coordinates (metres from ``plan.origin``, float32 ``(h, w)``) of pixel centres."""
     step = 32
     rn = np.unique(np.r_[np.arange(0, h, step), h - 1])
@@ -75,7 +77,7 @@ def _plan_xy(plan: CityPlan, row0: int, col0: int, h: int, w: int) -> tuple[np.n
 
 
 def window_codes(
-    plan: CityPlan, row0: int, col0: int, h: int, w: int
+    plan: CityLayout, row0: int, col0: int, h: int, w: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Zone ids (int32, -1 outside) and LCZ codes (uint8, 0 outside) of a window's pixels."""
     transform = plan.mosaic.window_transform(row0, col0)
@@ -125,7 +127,7 @@ def _sweep(
     return s, a
 
 
-def _tallest(plan: CityPlan, zones: np.ndarray, decks: np.ndarray) -> float:
+def _tallest(plan: CityLayout, zones: np.ndarray, decks: np.ndarray) -> float:
     """Height (m) above which nothing in ``zones`` (and the given bridge decks) rises."""
     t = plan.table
     b = zones[t.b_on[zones]]
@@ -158,7 +160,7 @@ def _reach(look: SceneLook, tallest: float, gsd: float) -> tuple[int, int, int, 
 
 
 def _window_pads(
-    plan: CityPlan, look: SceneLook, row0: int, col0: int, h: int, w: int
+    plan: CityLayout, look: SceneLook, row0: int, col0: int, h: int, w: int
 ) -> tuple[tuple[int, int, int, int], float]:
     """Pads for one window, from the tallest object that could cast into it."""
     t = plan.table
@@ -174,7 +176,7 @@ def _window_pads(
 
 
 def render_window(
-    plan: CityPlan,
+    plan: CityLayout,
     look: SceneLook,
     row0: int,
     col0: int,
@@ -304,7 +306,7 @@ def render_window(
     return np.clip(np.rint(core), 1, 255).astype(np.uint8)
 
 
-def render_scene(plan: CityPlan, look: SceneLook, tile: SceneTile) -> np.ndarray:
+def render_scene(plan: CityLayout, look: SceneLook, tile: SceneTile) -> np.ndarray:
     """Render one scene (uint8 ``(3, size, size)``), strip by strip to bound memory."""
     size = tile.size
     n = max(1, math.ceil(size / _STRIP))

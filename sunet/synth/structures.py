@@ -1,7 +1,7 @@
 """Raised layers of the renderer: tree crowns and buildings.
 
 Trees and buildings sit on hashed lattices in each zone's lot frame (see
-:mod:`sunet.synth.styles` for the per-class lot sizes, fills and heights drawn from Stewart & Oke's
+:mod:`sunet.synth.morphology` for the per-class lot sizes, fills and heights drawn from Stewart & Oke's
 Table 3). Every pixel works out which lot or tree cell it falls in and whether that lot's
 building or that cell's crown covers it, so nothing loops over objects; whether a lot may hold a
 building (its corners inside the zone, clear of roads) is decided once per distinct lot.

@@ -1,4 +1,4 @@
-"""Rivers, lakes and a sandbar for the synthetic city, in plan metres (EPSG:32650).
+"""Rivers, lakes and a sandbar for the synthetic city, in layout metres (EPSG:32650).
 
 Modelled on Wuhan: a wide main river (the Yangtze) crosses the city from south-west to north-east
 near its centre, a narrower tributary (the Han) joins it from the west on the left bank, which
@@ -21,7 +21,7 @@ __all__ = ["Waters", "make_waters"]
 
 @dataclass(frozen=True)
 class Waters:
-    """Water bodies and the river lines the rest of the plan builds on (plan metres).
+    """Water bodies and the river lines the rest of the plan builds on (layout metres).
 
     Attributes:
         river: the main river's polygon (clipped to the plan extent), sandbar excluded.
@@ -103,7 +103,7 @@ def _lake(centre: np.ndarray, radius: float, rng: np.random.Generator) -> Polygo
 def make_waters(
     extent: Polygon, centre: np.ndarray, width: float, rng: np.random.Generator
 ) -> Waters:
-    """Lay out the river, its tributary, lakes and a sandbar over ``extent`` (plan metres).
+    """Lay out the river, its tributary, lakes and a sandbar over ``extent`` (layout metres).
 
     Args:
         extent: the plan's rectangle.

@@ -21,17 +21,17 @@ import shapely
 from shapely.geometry import LineString, Point
 
 from sunet.lcz import CLASSES
-from sunet.synth.config import PLAN_CRS
-from sunet.synth.plan import CityPlan
-from sunet.synth.styles import WATER_RIVER
+from sunet.synth.config import LAYOUT_CRS
+from sunet.synth.layout import CityLayout
+from sunet.synth.morphology import WATER_RIVER
 
 __all__ = ["DISTRICT_NAMES", "district_polygons", "label_polygons"]
 
 DISTRICT_NAMES = ("Qiaokou", "Jianghan", "Jiangan", "Hanyang", "Wuchang")
 
 
-def label_polygons(plan: CityPlan, rng: np.random.Generator) -> gpd.GeoDataFrame:
-    """The label layer in plan metres: columns ``lcz`` (text '1'..'10', 'A'..'G'), ``zone``.
+def label_polygons(plan: CityLayout, rng: np.random.Generator) -> gpd.GeoDataFrame:
+    """The label layer in layout metres: columns ``lcz`` (text '1'..'10', 'A'..'G'), ``zone``.
 
     About a third of the zones are drawn 1.5-5 m short (slivers), 5 % of the larger ones (at
     least two) get a hole of 12-30 m (both thinner in a miniature city); every geometry is valid.
@@ -65,7 +65,7 @@ def label_polygons(plan: CityPlan, rng: np.random.Generator) -> gpd.GeoDataFrame
     polys = [_polygonal(g) for g in out]
     letters = [CLASSES[int(plan.table.code[z]) - 1].letter for z in zone_ids]
     frame = gpd.GeoDataFrame(
-        {"lcz": letters, "zone": zone_ids.astype(np.int32)}, geometry=polys, crs=PLAN_CRS
+        {"lcz": letters, "zone": zone_ids.astype(np.int32)}, geometry=polys, crs=LAYOUT_CRS
     )
     return frame[~frame.geometry.is_empty].reset_index(drop=True)
 
@@ -92,8 +92,8 @@ def _side(line: LineString, pts: np.ndarray) -> np.ndarray:
     return out
 
 
-def district_polygons(plan: CityPlan) -> gpd.GeoDataFrame:
-    """The five districts in plan metres: columns ``name``, ``area_km2``."""
+def district_polygons(plan: CityLayout) -> gpd.GeoDataFrame:
+    """The five districts in layout metres: columns ``name``, ``area_km2``."""
     t = plan.table
     land = t.water != WATER_RIVER
     ids = np.flatnonzero(land)
@@ -131,7 +131,7 @@ def district_polygons(plan: CityPlan) -> gpd.GeoDataFrame:
             polys.append(g)
     if len(names) < len(DISTRICT_NAMES):
         names, polys = list(DISTRICT_NAMES), _sectors(centre, 0.6 * radius, inner)
-    frame = gpd.GeoDataFrame({"name": names}, geometry=polys, crs=PLAN_CRS)
+    frame = gpd.GeoDataFrame({"name": names}, geometry=polys, crs=LAYOUT_CRS)
     frame["area_km2"] = (frame.geometry.area / 1e6).round(3)
     return frame
 

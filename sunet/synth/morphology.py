@@ -188,7 +188,7 @@ _GROUND_PALETTES: dict[str, tuple[str, str, str]] = {
 class ZoneTable:
     """Rendering parameters of every zone, one array entry per zone id (lengths ``n``).
 
-    Orientation and lots: ``cos_t``/``sin_t`` rotate plan metres into the zone's lot frame
+    Orientation and lots: ``cos_t``/``sin_t`` rotate layout metres into the zone's lot frame
     ``(u, v)``; lots are ``lot_w`` x ``lot_d`` m, grouped ``nu`` x ``nv`` per block with ``street``
     m between blocks. Building sizes follow ``fill_w``/``fill_d`` (share of the lot), heights
     ``h_mean`` (m, each building 0.6-1.4 times). Trees sit on lattices of ``t_cell`` m. Colours are

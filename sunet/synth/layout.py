@@ -1,4 +1,4 @@
-"""The city plan: LCZ zones, water, roads and districts in plan metres (EPSG:32650).
+"""The city layout: LCZ zones, water, roads and districts in layout metres (EPSG:32650).
 
 The plan is made once per city and every scene is rendered from it, so overlapping scenes show the
 same ground and the labels are the plan's own zones. Steps:
@@ -30,10 +30,8 @@ from scipy.spatial import cKDTree
 from shapely.geometry import LineString, MultiPoint, Polygon, box
 
 from sunet.lcz import CLASSES
-from sunet.synth.config import IMAGE_CRS, PLAN_CRS, Mosaic, SynthConfig
-from sunet.synth.noise import AttributeTable, TextureBank, value_noise
-from sunet.synth.palettes import PALETTE_LIST
-from sunet.synth.styles import (
+from sunet.synth.config import IMAGE_CRS, LAYOUT_CRS, Mosaic, SynthConfig
+from sunet.synth.morphology import (
     WATER_LAKE,
     WATER_NONE,
     WATER_PONDS,
@@ -41,9 +39,11 @@ from sunet.synth.styles import (
     ZoneTable,
     zone_parameters,
 )
+from sunet.synth.noise import AttributeTable, TextureBank, value_noise
+from sunet.synth.palettes import PALETTE_LIST
 from sunet.synth.water import Waters, make_waters
 
-__all__ = ["CityPlan", "Roads", "build_plan", "PLAN_RES_M"]
+__all__ = ["CityLayout", "Roads", "build_layout", "PLAN_RES_M"]
 
 PLAN_RES_M = 2.0  # resolution of the plan raster used for setback tests
 ROAD_NONE = 0
@@ -75,7 +75,7 @@ _BY_LETTER = {c.letter: c.code for c in CLASSES}
 
 @dataclass
 class Roads:
-    """Road centrelines (plan metres) with half-widths (m), surface (0 asphalt, 1 concrete,
+    """Road centrelines (layout metres) with half-widths (m), surface (0 asphalt, 1 concrete,
     2 dirt) and a bridge deck height (m, 0 on the ground)."""
 
     lines: np.ndarray  # shapely LineStrings
@@ -88,13 +88,13 @@ class Roads:
 
 
 @dataclass
-class CityPlan:
-    """Everything the renderer and the label writer need, in plan metres unless stated.
+class CityLayout:
+    """Everything the renderer and the label writer need, in layout metres unless stated.
 
     Attributes:
         config: the resolved configuration.
         mosaic: the scene grid.
-        footprint: the imaged area (union of the scenes) in plan metres.
+        footprint: the imaged area (union of the scenes) in layout metres.
         origin: ``(x0, y0)`` subtracted from plan coordinates in float32 rendering arrays.
         zones: ``(n,)`` zone polygons; ``zones_image`` the same in EPSG:3857.
         table: per-zone rendering parameters (``table.code`` = LCZ raster code).
@@ -368,14 +368,14 @@ def _orientation(geom: shapely.Geometry) -> float:
     return min(cands, key=lambda c: abs(math.remainder(c - math.pi / 2, 2 * math.pi)))
 
 
-def build_plan(config: SynthConfig) -> CityPlan:
+def build_layout(config: SynthConfig) -> CityLayout:
     """Lay out the whole city for ``config`` (deterministic for ``config.seed``)."""
     cfg = config.resolved()
     assert cfg.zone_size_m is not None and cfg.river_width_m is not None
     mosaic = Mosaic(cfg)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x9A17]))
-    to_plan = Transformer.from_crs(IMAGE_CRS, PLAN_CRS, always_xy=True)
-    to_image = Transformer.from_crs(PLAN_CRS, IMAGE_CRS, always_xy=True)
+    to_plan = Transformer.from_crs(IMAGE_CRS, LAYOUT_CRS, always_xy=True)
+    to_image = Transformer.from_crs(LAYOUT_CRS, IMAGE_CRS, always_xy=True)
 
     def plan_xy(xy: np.ndarray) -> np.ndarray:
         return np.stack(to_plan.transform(xy[:, 0], xy[:, 1]), axis=1)
@@ -455,7 +455,7 @@ def build_plan(config: SynthConfig) -> CityPlan:
     def image_xy(xy: np.ndarray) -> np.ndarray:
         return np.stack(to_image.transform(xy[:, 0], xy[:, 1]), axis=1)
 
-    return CityPlan(
+    return CityLayout(
         config=cfg,
         mosaic=mosaic,
         footprint=footprint,
