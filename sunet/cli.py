@@ -114,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         _summary_parser().parse_args(argv)  # prints help or the usage error, and exits
         return 2
     # OpenMP threads that spin while waiting collapse when the CPU is shared with other work
-    # (cpu-small training measured 3 -> 20 img/s on 2 busy cores); sleeping waits cost little on a
-    # quiet machine. OpenMP reads this once, when torch loads, so it is set before any stage import.
+    # (README "Results"); sleeping waits cost little on a quiet machine. OpenMP reads this once,
+    # when torch loads, so it is set before any stage import.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser, module = build_parser(argv[0])
     args = parser.parse_args(argv)

@@ -329,10 +329,10 @@ class SceneReader:
     """An open scene that reads any target-grid window, warped (bilinear), as uint8.
 
     Use through :func:`open_scene`. Each :meth:`read` builds a ``WarpedVRT`` of exactly the
-    requested window and reads it whole: GDAL then warps just those pixels in one pass, which
-    measured 1.4x-3x faster than windowed reads of one scene-wide ``WarpedVRT`` (whose 512x128
-    blocks are warped whole, neighbours included, even when only some cells are wanted), and
-    also cheaper per cell than one warp of a block of several cells.
+    requested window and reads it whole: GDAL then warps just those pixels in one pass, which is
+    faster than windowed reads of one scene-wide ``WarpedVRT`` (whose 512x128 blocks are warped
+    whole, neighbours included, even when only some cells are wanted), and also cheaper per cell
+    than one warp of a block of several cells (README "Benchmarks" has the tiling figures).
 
     A window already on the scene's own pixel grid (same CRS, same north-up pixel size, whole-
     pixel offset) is read directly instead: bilinear sampling at the source's own pixel centres

@@ -24,10 +24,9 @@ from sunet.mapping.mosaic import SceneMosaic
 __all__ = ["FLAG_RATIO", "NoveltyModel", "SceneNovelty", "format_novelty", "scene_novelty"]
 
 # A scene is flagged when its median distance to the training patches, in either view, exceeds
-# this multiple of the held-out median. Measured with the demo models (README "Another city"):
-# city-wide medians 0.9-1.06 for the training city and another city in its look, 1.1-1.55 for
-# other seasons, materials and sensors; single scenes of familiar cities reach 1.4-1.6 (rarer
-# content), hence a scene threshold above the city-wide differences.
+# this multiple of the held-out median: above the city-wide medians of familiar cities and the
+# single scenes of rarer content in them, below those of other seasons, materials and sensors
+# (the ratios measured with the demo models are in README "Another city").
 FLAG_RATIO = 1.5
 
 

@@ -90,7 +90,8 @@ class AbundanceConditionedUPerNet(nn.Module):
             nn.Upsample(scale_factor=4, mode="bilinear", align_corners=False),
         )
         # Channels-last convolution weights make oneDNN run the decoder's convolutions in NHWC,
-        # ~1.4x faster on CPU (same results); bundles and checkpoints store contiguous copies.
+        # faster on CPU with the same results (benchmarks/train_throughput.py); bundles and
+        # checkpoints store contiguous copies.
         self.to(memory_format=torch.channels_last)
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:  # type: ignore[override]

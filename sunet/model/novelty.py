@@ -1,13 +1,12 @@
 """How unlike its training data an input is: nearest training patches, in two views.
 
 A model mapping a city it was not trained on rarely knows it: its outputs stay confident and its
-features fall among familiar ones. Measured on the synthetic city's looks (README "Another
-city"), a Gaussian of the training features moved its median distance by only 2-16 % for looks
-the model mapped at half its usual agreement. What does separate them is the distance of a window
+features fall among familiar ones, and a Gaussian of the training features hardly moves for
+looks the model maps at half its usual agreement (README "Map districts"). What does separate them is the distance of a window
 to its nearest training patches (the ``k``-th nearest, ``k`` = :data:`K`) in two views:
 
 * **features**: the pooled last backbone stage the heads read, L2-normalised (cosine distance);
-  it catches what the model itself sees differently (leafless trees: +57 % for the demo model);
+  it catches what the model itself sees differently (leafless trees, for instance);
 * **colours**: a joint 4x4x4 colour histogram with a histogram of luminance gradients, as
   square roots (Hellinger geometry), on the uint8 image the model receives; it catches other
   materials, radiometry and sensors (+50-70 %) that the features absorb.

@@ -10,8 +10,8 @@ ReLU before Softmax is the paper's design. It floors every class at ``exp(0)``, 
 output needs one large positive logit (``p = e^z / (e^z + 16)`` reaches 0.99 at ``z`` ~ 7.4),
 which a linear head reaches easily; losses therefore take the log of the (clamped) probabilities
 rather than of logits. Its pitfall is in training: a patch whose logits are all negative gets the
-uniform output and *no* gradient, so it can stay there for good (measured: 2 of 64 samples stuck at
-1/17 in a toy problem). The forward pass here is exactly ReLU; its backward lets 1 % of the
+uniform output and *no* gradient, so it can stay there for good (in a toy problem some samples
+stayed at 1/17 for the whole run). The forward pass here is exactly ReLU; its backward lets 1 % of the
 gradient through below zero (as a leaky ReLU would), which revives such patches without changing
 any output.
 """

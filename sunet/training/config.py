@@ -129,7 +129,7 @@ class TrainConfig(BaseModel):
     gradnorm_every: int = Field(
         default=4,
         description="Update the GradNorm weights every N steps (measuring the norms at the "
-        "first stage costs about 1.45x a plain step; every 4th step, 1.1x).",
+        "first stage costs more than a plain step; README 'Train' gives the cost).",
         ge=1,
     )
     weight_average: float = Field(
