@@ -26,7 +26,7 @@ from sunet.operations.config import RemapConfig
 from sunet.operations.inbox import SceneManifest, pending_scenes
 from sunet.operations.remap import SCENES_JSON
 from sunet.operations.versions import latest_version
-from sunet.options import default_of
+from sunet.options import default_of, mirrors
 
 __all__ = ["IMAGERY_ARRIVED", "city_resource", "lcz_inbox"]
 
@@ -59,6 +59,7 @@ def look_task(
 
 
 @flow(name="lcz-inbox", log_prints=True)
+@mirrors(settle_seconds=(RemapConfig, "settle_seconds"))
 def lcz_inbox(
     city: str = "city",
     out: Path = Path("runs/city"),
@@ -77,7 +78,7 @@ def lcz_inbox(
         out: The city's map root (its latest version's manifest is the reference).
         scenes_dir: The city's scene folder.
         inbox: Folder where new scenes arrive.
-        settle_seconds: An inbox file must be unchanged this long to count.
+        settle_seconds: {settle_seconds}
         config_file: The city's lcz-map.yaml: out, scenes_dir, inbox and settle_seconds as the
             city's lcz-map runs see them.
     """

@@ -52,7 +52,7 @@ from sunet.operations.remap import (
     plan_remap,
 )
 from sunet.operations.versions import MapVersion
-from sunet.options import default_of, options_model
+from sunet.options import default_of, mirrors, options_model
 from sunet.synth.config import SynthConfig
 from sunet.tiling import TileConfig
 from sunet.training.config import TrainConfig
@@ -302,6 +302,16 @@ def model_for(
 
 
 @flow(name="lcz-map", log_prints=True)
+@mirrors(
+    district_field=(RemapConfig, "district_field"),
+    reference_field=(AssessConfig, "field"),
+    crs=(RemapConfig, "crs"),
+    settle_seconds=(RemapConfig, "settle_seconds"),
+    keep_versions=(RemapConfig, "keep_versions"),
+    district_names=(RemapConfig, "district_names"),
+    inbox=(RemapConfig, "inbox"),
+    full_remap=(RemapConfig, "full"),
+)
 def lcz_map(
     city: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")] = "city",
     config_file: Path | None = None,
@@ -318,7 +328,7 @@ def lcz_map(
     crs: str = default_of(RemapConfig, "crs"),
     inbox: Path | None = None,
     settle_seconds: float = default_of(RemapConfig, "settle_seconds"),
-    full_remap: bool = False,
+    full_remap: bool = default_of(RemapConfig, "full"),
     keep_versions: int | None = default_of(RemapConfig, "keep_versions"),
     synthetic: SynthConfig | None = None,
     tiling: TileOptions | None = None,
@@ -340,8 +350,8 @@ def lcz_map(
         scenes_dir: Folder of the city's scene GeoTIFFs.
         labels: LCZ label polygons (field lcz); without them a model must be given.
         districts: District polygons (field district_field).
-        district_field: Attribute naming each district.
-        district_names: Map only these districts (None = every district in the file).
+        district_field: {district_field}
+        district_names: {district_names}
         model: Model bundle to map with; None = train one, or reuse the one trained on the
             same labels.
         init_from: When a model is trained: fine-tune this bundle (e.g. one trained on
@@ -349,12 +359,12 @@ def lcz_map(
         reference: Independent reference polygons: every new map version is assessed against
             them (OA, kappa, WUDAPT figures with bootstrap intervals), published as an artifact
             and saved in the version's assessment/.
-        reference_field: Field of the reference polygons holding the LCZ label.
-        crs: Metric CRS of patches and maps: 'auto' (UTM zone) or e.g. 'EPSG:32650'.
-        inbox: Folder where new scenes arrive; moved into scenes_dir once settled.
-        settle_seconds: An inbox file must be unchanged this long before it is taken.
-        full_remap: Remap every district even if only a few scenes changed.
-        keep_versions: Keep this many newest map versions (None = all).
+        reference_field: {reference_field}
+        crs: {crs} Also the CRS of the patches when a model is trained.
+        inbox: {inbox}
+        settle_seconds: {settle_seconds}
+        full_remap: {full_remap}
+        keep_versions: {keep_versions}
         synthetic: Generate this synthetic city into OUT/city if absent and use its scenes,
             labels and districts where those are not given (the demo).
         tiling: Tiling options (patch size, GSD, purity ...; scenes, labels, output set here).

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import argparse
 import copy
+import inspect
 import types
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic.fields import FieldInfo
@@ -36,10 +37,12 @@ __all__ = [
     "config_from_args",
     "default_of",
     "flag_of",
+    "mirrors",
     "options_model",
     "same_field",
 ]
 
+F = TypeVar("F", bound=Callable[..., Any])
 _SCALARS: dict[Any, Callable[[str], Any]] = {int: int, float: float, str: str, Path: Path}
 _METAVARS = {int: "N", float: "X", Path: "PATH", str: "TEXT"}
 
@@ -54,6 +57,34 @@ def default_of(config: type[BaseModel], name: str) -> Any:
     if info.is_required():
         raise ValueError(f"{config.__name__}.{name} has no default")
     return info.get_default(call_default_factory=True)
+
+
+def mirrors(**fields: tuple[type[BaseModel], str]) -> Callable[[F], F]:
+    """Decorator for a function (a Prefect flow) whose parameters mirror config fields:
+    ``{name}`` in its docstring becomes the description of the field parameter ``name`` mirrors,
+    and each such parameter's default must be that field's default (checked on import).
+
+    ``@mirrors(crs=(RemapConfig, "crs"))`` over ``def f(crs: str = default_of(RemapConfig, "crs"))``
+    documented as ``crs: {crs}``: the text and the value are the config's, written once.
+    """
+
+    def decorate(fn: F) -> F:
+        signature = inspect.signature(fn)
+        doc = fn.__doc__ or ""
+        for param, (config, name) in fields.items():
+            info = config.model_fields[name]
+            default = signature.parameters[param].default
+            if default != info.get_default(call_default_factory=True):
+                raise ValueError(
+                    f"{fn.__name__}({param}={default!r}) differs from {config.__name__}.{name}"
+                )
+            if "{" + param + "}" not in doc:
+                raise ValueError(f"{fn.__name__}: its docstring does not document {{{param}}}")
+            doc = doc.replace("{" + param + "}", info.description or "")
+        fn.__doc__ = doc
+        return fn
+
+    return decorate
 
 
 def same_field(config: type[BaseModel], name: str) -> Any:

@@ -120,3 +120,20 @@ def test_help_of_every_command_imports_nothing_heavy() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_flow_parameters_mirror_their_config_fields() -> None:
+    from flows.lcz_map import lcz_map
+    from sunet.options import mirrors
+
+    doc = lcz_map.fn.__doc__ or ""
+    assert "{" + "crs}" not in doc
+    assert (RemapConfig.model_fields["settle_seconds"].description or "") in doc
+
+    def disagreeing(crs: str = "EPSG:4326") -> None:
+        """Args:
+        crs: {crs}
+        """
+
+    with pytest.raises(ValueError, match="differs from RemapConfig.crs"):
+        mirrors(crs=(RemapConfig, "crs"))(disagreeing)
