@@ -5,7 +5,7 @@ times the pipeline stage and a bare baseline (plain rasterio read + write, the b
 forward + backward) back to back on the same work, and reports the ratio. Results are printed and
 written to ``runs/bench/bench.json``.
 
-Usage: ``python -m benchmarks.run [tiling training mapping]``.
+Usage: ``python -m benchmarks.run [startup tiling training mapping]``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 BENCHMARKS = {
+    "startup": "benchmarks.startup",
     "tiling": "benchmarks.tiling_throughput",
     "training": "benchmarks.train_throughput",
     "mapping": "benchmarks.mapping_throughput",
