@@ -148,37 +148,42 @@ def _replay_args(replay: Path | None) -> list[str]:
     return ["--replay", str(replay)] if replay is not None else ["--no-replay"]
 
 
-def fine_tune(
-    model: Path, name: str, look: str, fraction: float, seed: int = 0, replay: Path | None = None
+def _train_on_sample(
+    kind: str,
+    name: str,
+    look: str,
+    fraction: float,
+    seed: int,
+    stretch_of: Path,
+    train_args: list[str],
+    **record: object,
 ) -> None:
-    out = ROOT / "fine-tune" / name / look / f"{fraction:g}-{seed}-{MIN_LABELLED:g}"
+    """Tile a sample of the pool's labels, train with ``train_args``, map, assess, record."""
+    out = ROOT / kind / name / look / f"{fraction:g}-{seed}-{MIN_LABELLED:g}"
     labels = _sample(fraction, seed)
-    store = _tile(labels, look, _stretch(model), f"{fraction:g}-{seed}")
+    store = _tile(labels, look, _stretch(stretch_of), f"{fraction:g}-{seed}")
     seconds = 0.0
     if not (out / "train" / "model.safetensors").is_file():
         seconds = _run("train", "--patches", str(store), "--out", str(out / "train"),
-                       "--init-from", str(model), "--max-minutes", "0", "--nproc", "2",
-                       "--threads", "1", "--no-progress", *_replay_args(replay))  # fmt: skip
+                       "--max-minutes", "0", "--nproc", "2", "--threads", "1", "--no-progress",
+                       *train_args)  # fmt: skip
     figures = map_and_assess(out / "train" / "model.safetensors", look, out)
-    _record({"kind": "fine-tune", "model": name, "look": look, "fraction": fraction,
-             "seed": seed, "min_labelled": MIN_LABELLED, "polygons_used": len(labels),
-             "replay": replay is not None, "train_seconds": seconds, **figures})  # fmt: skip
+    _record({"kind": kind, "model": name, "look": look, "fraction": fraction, "seed": seed,
+             "min_labelled": MIN_LABELLED, "polygons_used": len(labels),
+             "train_seconds": seconds, **record, **figures})  # fmt: skip
+
+
+def fine_tune(
+    model: Path, name: str, look: str, fraction: float, seed: int = 0, replay: Path | None = None
+) -> None:
+    _train_on_sample("fine-tune", name, look, fraction, seed, model,
+                     ["--init-from", str(model), *_replay_args(replay)],
+                     replay=replay is not None)  # fmt: skip
 
 
 def scratch(name: str, look: str, fraction: float, like: Path, seed: int = 0) -> None:
     """From scratch on the same labels: the preset's schedule, no time budget."""
-    out = ROOT / "scratch" / name / look / f"{fraction:g}-{seed}-{MIN_LABELLED:g}"
-    labels = _sample(fraction, seed)
-    store = _tile(labels, look, _stretch(like), f"{fraction:g}-{seed}")
-    seconds = 0.0
-    if not (out / "train" / "model.safetensors").is_file():
-        seconds = _run("train", "--patches", str(store), "--out", str(out / "train"),
-                       "--max-minutes", "0", "--appearance", "looks", "--nproc", "2",
-                       "--threads", "1", "--no-progress")  # fmt: skip
-    figures = map_and_assess(out / "train" / "model.safetensors", look, out)
-    _record({"kind": "scratch", "model": name, "look": look, "fraction": fraction, "seed": seed,
-             "min_labelled": MIN_LABELLED,
-             "polygons_used": len(labels), "train_seconds": seconds, **figures})  # fmt: skip
+    _train_on_sample("scratch", name, look, fraction, seed, like, ["--appearance", "looks"])
 
 
 def loop(
