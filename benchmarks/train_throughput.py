@@ -75,6 +75,7 @@ def _runner(model: SUNet, loss_weights: str, n_tasks: int, config: TrainConfig) 
         torch.bfloat16 if config.amp and bf16_native(torch.device("cpu")) else None,
         shared_layer=config.gradnorm_layer,
         gradnorm_every=config.gradnorm_every,
+        abundances_on_pure=config.abundances_on_pure,
     )
 
 
@@ -105,7 +106,7 @@ def run(
     config = TrainConfig(patches=Path("."), out=Path("."), preset=preset, batch_size=batch_size)  # type: ignore[arg-type]
     arch = config.arch
     if patches is not None:
-        data = load_split(PatchStore(patches), "train", arch.input_size)
+        data = load_split(PatchStore(patches), "train", arch.input_size, config.cache_max_gb * 1e9)
     else:
         data = _random_split(batch_size * steps, arch.input_size, seed)
     mean, std = band_statistics(data)
@@ -116,7 +117,8 @@ def run(
     n_tasks = len(config.tasks)
     runner = _runner(model, "gradnorm", n_tasks, config)
     fixed = _runner(model, "fixed", n_tasks, config)
-    augmenter = Augmenter(seed)
+    # Mild jitter: the augmentation the reported full-loop ratios were measured with.
+    augmenter = Augmenter(seed, appearance="mild")
     prepared = [
         prepare_batch(data, rows, mean, std, torch.device("cpu"), augmenter) for rows in batches
     ]

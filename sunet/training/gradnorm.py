@@ -67,11 +67,12 @@ class GradNorm(nn.Module):
 
     Args:
         num_tasks: ``T``.
-        alpha: asymmetry; larger pulls harder towards equal training rates (paper: 0.12-3).
-        lr: learning rate of the weights' own Adam optimiser (Chen et al. use 0.025).
+        alpha: asymmetry; larger pulls harder towards equal training rates (paper: 0.12-3;
+            a run's value is ``TrainConfig.gradnorm_alpha``).
+        lr: learning rate of the weights' own Adam optimiser (``TrainConfig.gradnorm_lr``).
     """
 
-    def __init__(self, num_tasks: int, alpha: float = 1.5, lr: float = 0.025) -> None:
+    def __init__(self, num_tasks: int, alpha: float, lr: float) -> None:
         super().__init__()
         if num_tasks < 1:
             raise ValueError("GradNorm needs at least one task")

@@ -35,8 +35,8 @@ def learning_rate(
     base_lr: float,
     warmup_steps: int,
     total_steps: int,
-    schedule: str = "cosine",
-    min_ratio: float = 0.01,
+    schedule: str,
+    min_ratio: float,
 ) -> float:
     """Learning rate at optimiser step ``step`` (0-based): linear warm-up over ``warmup_steps``,
     then constant or a half cosine from ``base_lr`` down to ``min_ratio * base_lr`` at
@@ -85,7 +85,13 @@ def prepare_batch(
 
 @dataclass
 class StepRunner:
-    """Forward, losses, backward and the updates of one optimisation step."""
+    """Forward, losses, backward and the updates of one optimisation step.
+
+    ``use_gradnorm``, ``grad_clip``, ``shared_layer``, ``gradnorm_every`` and
+    ``abundances_on_pure`` are a run's settings (``TrainConfig.loss_weights == "gradnorm"``,
+    ``grad_clip``, ``gradnorm_layer``, ``gradnorm_every``, ``abundances_on_pure``): given
+    explicitly, never defaulted here. ``amp_dtype``: the autocast dtype, None = float32.
+    """
 
     model: nn.Module  # SUNet, or DDP around it
     core: SUNet
@@ -94,12 +100,12 @@ class StepRunner:
     use_gradnorm: bool
     grad_clip: float
     amp_dtype: torch.dtype | None
+    shared_layer: Literal["final-norm", "first-stage"]
+    gradnorm_every: int
+    abundances_on_pure: bool
     world_size: int = 1
-    shared_layer: Literal["final-norm", "first-stage"] = "final-norm"
-    gradnorm_every: int = 1
     average: WeightAverage | None = None
-    abundances_on_pure: bool = False
-    shared: list[nn.Parameter] = field(default_factory=list)
+    shared: list[nn.Parameter] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self.shared = self.core.shared_layer_parameters(self.shared_layer)

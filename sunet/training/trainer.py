@@ -197,11 +197,11 @@ class Trainer:
             config.loss_weights == "gradnorm",
             config.grad_clip,
             self.amp_dtype,
-            world_size,
             shared_layer=config.gradnorm_layer,
             gradnorm_every=config.gradnorm_every,
-            average=self.average,
             abundances_on_pure=config.abundances_on_pure,
+            world_size=world_size,
+            average=self.average,
         )
 
     def _with_replay(
