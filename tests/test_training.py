@@ -20,7 +20,7 @@ from sunet.cli import main
 from sunet.training import MixedBatchSampler, PatchStore, TrainConfig, load_split, train
 from sunet.training.augment import Augmenter
 from sunet.training.losses import abundance_loss, psc_loss, reconstruction_loss
-from sunet.training.step import learning_rate
+from sunet.training.schedule import learning_rate
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
