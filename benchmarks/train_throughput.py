@@ -36,9 +36,11 @@ from sunet.training.data import (
     band_statistics,
     load_split,
 )
+from sunet.training.distributed import bf16_native
 from sunet.training.gradnorm import GradNorm
+from sunet.training.learner import build_optimizer
+from sunet.training.settings import Settings
 from sunet.training.step import StepRunner, prepare_batch, train_epoch
-from sunet.training.trainer import bf16_native, build_optimizer
 
 __all__ = ["run"]
 
@@ -65,16 +67,18 @@ def _random_split(n: int, size: int, seed: int) -> SplitData:
 
 
 def _runner(model: SUNet, loss_weights: str, n_tasks: int, config: TrainConfig) -> StepRunner:
+    settings = Settings.of(config)
     return StepRunner(
         model,
         model,
-        build_optimizer(model, config),
+        build_optimizer(model, settings.lr, settings.weight_decay),
         GradNorm(n_tasks, config.gradnorm_alpha, config.gradnorm_lr),
         loss_weights == "gradnorm",
         config.grad_clip,
         torch.bfloat16 if config.amp and bf16_native(torch.device("cpu")) else None,
         shared_layer=config.gradnorm_layer,
         gradnorm_every=config.gradnorm_every,
+        abundances_on_pure=config.abundances_on_pure,
     )
 
 
@@ -102,21 +106,26 @@ def run(
         settings used.
     """
     torch.set_num_threads(threads)
-    config = TrainConfig(patches=Path("."), out=Path("."), preset=preset, batch_size=batch_size)  # type: ignore[arg-type]
+    config = TrainConfig(
+        patches=Path("."), out=Path("."), preset=preset, batch_size=batch_size,  # type: ignore[arg-type]
+        pure_fraction=PURE_FRACTION,  # the trainer's share for a store that is a third pure
+    )  # fmt: skip
+    settings = Settings.of(config)
     arch = config.arch
     if patches is not None:
-        data = load_split(PatchStore(patches), "train", arch.input_size)
+        data = load_split(PatchStore(patches), "train", arch.input_size, config.cache_max_gb * 1e9)
     else:
         data = _random_split(batch_size * steps, arch.input_size, seed)
     mean, std = band_statistics(data)
-    sampler = MixedBatchSampler(data.pure, batch_size, config.pure_fraction or PURE_FRACTION, seed)
+    sampler = MixedBatchSampler(data.pure, batch_size, settings.pure_fraction, seed)
     batches = [b for e in range(steps) for b in sampler.batches(e)][:steps]
     torch.manual_seed(seed)
     model = SUNet(arch)
     n_tasks = len(config.tasks)
     runner = _runner(model, "gradnorm", n_tasks, config)
     fixed = _runner(model, "fixed", n_tasks, config)
-    augmenter = Augmenter(seed)
+    # Mild jitter: the augmentation the reported full-loop ratios were measured with.
+    augmenter = Augmenter(seed, appearance="mild")
     prepared = [
         prepare_batch(data, rows, mean, std, torch.device("cpu"), augmenter) for rows in batches
     ]
@@ -127,7 +136,7 @@ def run(
         fn()
         return time.perf_counter() - t0
 
-    lr = float(config.lr or 1e-3)
+    lr = settings.lr
     model.train()
     runner.step(prepared[0], lr)  # warm-up: allocator, autograd caches
     # Paired per step (full, bare, bare with fixed weights on the same batch, one after the

@@ -166,7 +166,7 @@ def test_a_bundle_that_cannot_read_the_store_is_refused(
 def test_looks_augmentation_spans_other_radiometry_and_stays_reproducible() -> None:
     torch.manual_seed(0)
     images = (torch.rand(32, 3, 32, 32) * 120 + 60).to(torch.uint8)
-    mild, looks = Augmenter(1)(images), Augmenter(1, appearance="looks")(images)
+    mild, looks = Augmenter(1, appearance="mild")(images), Augmenter(1, appearance="looks")(images)
     assert looks.shape == images.shape and looks.dtype == torch.float32
     assert float(looks.min()) >= 0 and float(looks.max()) <= 255
 

@@ -77,7 +77,7 @@ def test_recovered_gradient_norms_equal_direct_ones() -> None:
     # backward() derives the last task's gradient from the total; it must match autograd.
     toy = Toy()
     shared = list(toy.shared.parameters())
-    gn = GradNorm(2)
+    gn = GradNorm(2, alpha=1.5, lr=0.025)
     gn.logits.data = torch.tensor([0.3, -0.4])
     losses = toy.losses()
     direct = torch.stack([flat_grad(losses[i], shared).norm() for i in range(2)])
@@ -93,7 +93,7 @@ def test_recovered_gradient_norms_equal_direct_ones() -> None:
 def test_weight_gradient_equals_the_second_order_formulation() -> None:
     toy = Toy()
     shared = list(toy.shared.parameters())
-    gn = GradNorm(2, alpha=1.5)
+    gn = GradNorm(2, alpha=1.5, lr=0.025)
     gn.logits.data = torch.tensor([0.2, -0.1])
     losses = toy.losses()
     gn.initial_losses.copy_(torch.stack(losses).detach() * 1.3)
@@ -124,7 +124,7 @@ def test_weight_gradient_equals_the_second_order_formulation() -> None:
 def test_weight_update_leaves_network_gradients_alone() -> None:
     toy = Toy()
     shared = list(toy.shared.parameters())
-    gn = GradNorm(2)
+    gn = GradNorm(2, alpha=1.5, lr=0.025)
     losses = toy.losses()
     norms = torch.stack([flat_grad(losses[i], shared).norm() for i in range(2)])
     before = gn.weights.detach().clone()
@@ -168,8 +168,9 @@ def test_every_task_reaches_the_shared_layer(where: str) -> None:
     prefix = "backbone.norm." if where == "final-norm" else "backbone.body.layers_0.blocks.0.norm2."
     assert all(names[id(p)].startswith(prefix) for p in shared)
     runner = StepRunner(
-        model, model, torch.optim.SGD(model.parameters()), GradNorm(3), True, 0, None
-    )
+        model, model, torch.optim.SGD(model.parameters()), GradNorm(3, alpha=1.5, lr=0.025),
+        True, 0, None, shared_layer="final-norm", gradnorm_every=1, abundances_on_pure=False,
+    )  # fmt: skip
     for loss in runner.losses(_su_net_batch()):
         assert float(flat_grad(loss, shared).norm()) > 0
     with pytest.raises(ValueError, match="first-stage"):
@@ -179,7 +180,7 @@ def test_every_task_reaches_the_shared_layer(where: str) -> None:
 def test_weights_update_only_every_nth_step() -> None:
     torch.manual_seed(0)
     model = SUNet(TINY)
-    gn = GradNorm(3, lr=0.1)
+    gn = GradNorm(3, alpha=1.5, lr=0.1)
     runner = StepRunner(
         model,
         model,
@@ -190,6 +191,7 @@ def test_weights_update_only_every_nth_step() -> None:
         None,
         shared_layer="first-stage",
         gradnorm_every=3,
+        abundances_on_pure=False,
     )
     changed = []
     for step in range(7):
@@ -207,7 +209,8 @@ def test_abundances_train_on_pure_patches_only_when_asked() -> None:
     losses = {}
     for on_pure in (False, True):
         runner = StepRunner(
-            model, model, torch.optim.SGD(model.parameters()), GradNorm(3), True, 0, None,
+            model, model, torch.optim.SGD(model.parameters()), GradNorm(3, alpha=1.5, lr=0.025),
+            True, 0, None, shared_layer="final-norm", gradnorm_every=1,
             abundances_on_pure=on_pure,
         )  # fmt: skip
         losses[on_pure] = float(runner.losses(batch)[1].detach())
@@ -215,7 +218,7 @@ def test_abundances_train_on_pure_patches_only_when_asked() -> None:
 
 
 def test_gradnorm_can_start_from_given_weights() -> None:
-    g = GradNorm(3)
+    g = GradNorm(3, alpha=1.5, lr=0.025)
     g.start_from([0.1, 0.17, 2.73])
     torch.testing.assert_close(g.weights, torch.tensor([0.1, 0.17, 2.73]))
     g.start_from([1.0, 1.0, 2.0])  # rescaled to sum to the number of tasks

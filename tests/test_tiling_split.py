@@ -46,9 +46,9 @@ def test_splits_follow_the_ratio_and_cover_every_class_the_data_allows() -> None
 def test_splits_are_deterministic_for_a_seed() -> None:
     rows, cols, dominant = _grid()
     blocks = block_ids(rows, cols, 2)
-    a = assign_blocks(blocks, dominant, seed=3)
-    assert (a == assign_blocks(blocks, dominant, seed=3)).all()
-    assert (a != assign_blocks(blocks, dominant, seed=4)).any()
+    a = assign_blocks(blocks, dominant, (4, 1, 1), seed=3)
+    assert (a == assign_blocks(blocks, dominant, (4, 1, 1), seed=3)).all()
+    assert (a != assign_blocks(blocks, dominant, (4, 1, 1), seed=4)).any()
 
 
 def test_sampling_keeps_split_proportions() -> None:

@@ -29,12 +29,12 @@ from rasterio.windows import Window
 from sunet.atomic import atomic_dir, remove_leftovers, write_text_atomic
 from sunet.geo.grid import resolve_crs
 from sunet.geo.raster import SCENE_SUFFIXES, SceneInfo, inspect_scene, scene_files_in
-from sunet.geo.vector import read_polygons
 from sunet.lcz import NUM_CLASSES, by_code
 from sunet.locks import hold
 from sunet.mapping.accumulate import ABUNDANCE_NODATA, CellRow
 from sunet.mapping.config import MapConfig
 from sunet.mapping.districts import CITY, District, districts_in, read_districts
+from sunet.mapping.incremental import cells_to_recompute, check_base
 from sunet.mapping.inference import map_cells
 from sunet.mapping.mosaic import SceneMosaic
 from sunet.mapping.novelty import NoveltyModel, SceneNovelty, scene_novelty
@@ -44,7 +44,6 @@ from sunet.mapping.rasters import StreamingRaster, gdal_env
 from sunet.mapping.resume import BatchCache
 from sunet.mapping.windows import (
     MapGrid,
-    affected_cells,
     cell_mask,
     runnable_windows,
     window_weights,
@@ -227,7 +226,8 @@ def plan_map(config: MapConfig, predictor: AbundancePredictor | None = None) -> 
     Raises:
         FileNotFoundError / ValueError: one line naming the bad input (missing files, districts
             without CRS or field, a district no scene covers, scenes that lack the model's bands
-            or are coarser than its GSD, a stride that does not divide the patch).
+            or are coarser than its GSD, a stride that does not divide the patch, a base map
+            made otherwise than this run: see :mod:`~sunet.mapping.incremental`).
     """
     remote: AbundancePredictor | str
     if predictor is not None:
@@ -274,49 +274,12 @@ def plan_map(config: MapConfig, predictor: AbundancePredictor | None = None) -> 
     )
     plan = MapPlan(resolved, predictor, remote, city, cell_mask(city, union), mosaic, districts)
     if resolved.base is not None:
-        _attach_base(plan)
+        assert resolved.update_area is not None  # MapConfig gives them together
+        plan.base_abundance = check_base(Path(resolved.base), plan.record())
+        plan.recompute = cells_to_recompute(
+            Path(resolved.update_area), city, resolved.max_gsd_ratio
+        )
     return plan
-
-
-# Settings that must agree between a run and its base for copied cells to be the run's own.
-_BASE_MUST_MATCH = ("model", "stride", "bands", "weighting", "min_window_valid", "min_cell_valid")
-
-
-def _attach_base(plan: MapPlan) -> None:
-    """Check ``config.base`` against this run and mark the cells ``config.update_area`` can
-    change (see :func:`~sunet.mapping.windows.affected_cells`).
-
-    The update area is grown by two scene pixels (the resampling kernel's reach past a scene's
-    edge, at the coarsest GSD allowed).
-    """
-    config = plan.config
-    assert config.base is not None and config.update_area is not None  # MapConfig pairs them
-    base, area_path = Path(config.base), Path(config.update_area)
-    record_path, raster = base / "config.json", base / CITY / "lcz_abundance.tif"
-    if not record_path.is_file() or not raster.is_file():
-        raise FileNotFoundError(
-            f"{base}: not a finished map (needs config.json and {CITY}/lcz_abundance.tif)"
-        )
-    try:
-        recorded = json.loads(record_path.read_text(encoding="utf-8"))
-        grid, earlier = recorded["grid"], recorded["config"]
-    except (ValueError, KeyError, TypeError):
-        raise ValueError(f"{record_path}: not a map record (no 'grid' and 'config')") from None
-    mine = plan.record()
-    differing = [k for k in _BASE_MUST_MATCH if earlier.get(k) != mine["config"][k]]
-    if grid != mine["grid"]:
-        differing.insert(0, "grid")
-    if recorded.get("districts") != mine["districts"]:
-        differing.append("districts")
-    if differing:
-        raise ValueError(
-            f"{base}: made with a different {', '.join(differing)}; map in full instead"
-        )
-    layer = read_polygons(area_path)
-    area = shapely.union_all(layer.frame.to_crs(plan.city.crs).geometry.to_numpy())
-    margin = 2 * plan.city.cells.gsd * config.max_gsd_ratio
-    plan.base_abundance = raster
-    plan.recompute = affected_cells(plan.city, area.buffer(margin))
 
 
 @contextmanager

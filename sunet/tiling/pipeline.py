@@ -234,18 +234,36 @@ def _candidates(caches: Sequence[SceneCache]) -> pd.DataFrame:
 
 
 def assemble(plan: TilePlan, caches: Sequence[SceneCache]) -> TileReport:
-    """Choose, drop, split, sample and write the store; returns (and saves) the report."""
-    config, grid = plan.config, plan.grid
-    p2 = grid.patch * grid.patch
-    cand = _candidates(caches)
-    n_scenes_per_cell = cand.groupby(["row", "col"]).size() if len(cand) else pd.Series(dtype=int)
-    # A cell is unlabelled if any scene found it so (the labelled share does not depend on the
-    # scene); otherwise it comes from the scene with the most valid pixels, ties to the first
-    # scene name, and is kept if that scene kept it, else dropped as nodata.
-    status = cand["status"].to_numpy()
-    unlabelled_cells = set(zip(cand["row"][status == CellStatus.UNLABELLED],
-                               cand["col"][status == CellStatus.UNLABELLED], strict=True))  # fmt: skip
-    best = cand.sort_values(["row", "col", "valid", "scene"], ascending=[True, True, False, True])
+    """Choose a scene per cell, drop what must be dropped (counting why), split by spatial
+    blocks, sample and write the store; returns (and saves) the report."""
+    config = plan.config
+    candidates = _candidates(caches)
+    chosen, dropped = _choose_scene_per_cell(candidates, len(plan.cells_seen))
+    chosen, counts = _drop_cells_without_labels(chosen, dropped)
+    index = _split(_index(chosen, counts, plan), config)
+    index = _sample(index, config, dropped)
+    duplicates = _duplicates_resolved(index, candidates)
+    report = _report(plan, caches, index, dropped, duplicates)
+    _write(plan, caches, index, report)
+    _prune_cache(config.out / ".cache", {c.path.name for c in caches})
+    return report
+
+
+def _choose_scene_per_cell(
+    candidates: pd.DataFrame, cells_seen: int
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """One row per cell that some scene kept, and the cells dropped so far by reason.
+
+    A cell is unlabelled if any scene found it so (the labelled share does not depend on the
+    scene); otherwise it comes from the scene with the most valid pixels, ties to the first
+    scene name, and is kept if that scene kept it, else dropped as nodata. ``cells_seen``: the
+    cells some scene covers; those no scene tiled (no label touches them) are unlabelled too.
+    """
+    unlabelled = candidates[candidates["status"].to_numpy() == CellStatus.UNLABELLED]
+    unlabelled_cells = set(zip(unlabelled["row"], unlabelled["col"], strict=True))
+    best = candidates.sort_values(
+        ["row", "col", "valid", "scene"], ascending=[True, True, False, True]
+    )
     best = best.drop_duplicates(["row", "col"])
     is_unlabelled = np.array(
         [cell in unlabelled_cells for cell in zip(best["row"], best["col"], strict=True)],
@@ -253,52 +271,85 @@ def assemble(plan: TilePlan, caches: Sequence[SceneCache]) -> TileReport:
     )
     is_kept = best["status"].to_numpy() == CellStatus.KEPT
     dropped = {
-        "unlabelled": len(plan.cells_seen) - len(best) + int(is_unlabelled.sum()),
+        "unlabelled": cells_seen - len(best) + int(is_unlabelled.sum()),
         "nodata": int((~is_unlabelled & ~is_kept).sum()),
         "sampled_out": 0,
     }
-    best = best[~is_unlabelled & is_kept].reset_index(drop=True)
-    counts = np.stack(best["counts"].to_numpy()) if len(best) else np.zeros((0, len(CLASSES)))
+    return best[~is_unlabelled & is_kept].reset_index(drop=True), dropped
+
+
+def _drop_cells_without_labels(
+    chosen: pd.DataFrame, dropped: dict[str, int]
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The cells whose label pixel counts are not all zero, with those counts ``(N, 17)``;
+    the others are counted as unlabelled in ``dropped``."""
+    counts = np.stack(chosen["counts"].to_numpy()) if len(chosen) else np.zeros((0, len(CLASSES)))
     nothing = counts.sum(axis=1) == 0
     dropped["unlabelled"] += int(nothing.sum())
-    best, counts = best[~nothing].reset_index(drop=True), counts[~nothing]
+    return chosen[~nothing].reset_index(drop=True), counts[~nothing]
 
+
+def _index(chosen: pd.DataFrame, counts: np.ndarray, plan: TilePlan) -> pd.DataFrame:
+    """Each chosen cell's patch record: where it is, its scene and slot in that scene's cache,
+    its dominant class, purity (pure or mixed), labelled and nodata shares, and abundances."""
+    config, grid = plan.config, plan.grid
+    p2 = grid.patch * grid.patch
     shares = abundances(counts)
-    dominant = shares.argmax(axis=1) + 1 if len(best) else np.zeros(0, np.int64)
-    purity = shares.max(axis=1) if len(best) else np.zeros(0, np.float32)
+    dominant = shares.argmax(axis=1) + 1 if len(chosen) else np.zeros(0, np.int64)
+    purity = shares.max(axis=1) if len(chosen) else np.zeros(0, np.float32)
     index = pd.DataFrame(
         {
-            "row": best["row"].to_numpy(np.int64),
-            "col": best["col"].to_numpy(np.int64),
-            "scene": best["scene"].astype(str).to_numpy(),
+            "row": chosen["row"].to_numpy(np.int64),
+            "col": chosen["col"].to_numpy(np.int64),
+            "scene": chosen["scene"].astype(str).to_numpy(),
             "kind": np.where(purity >= config.purity, "pure", "mixed"),
             "dominant": dominant.astype(np.int64),
             "purity": purity.astype(np.float64),
-            "labelled": best["labelled"].to_numpy(np.float64),
-            "nodata": 1.0 - best["valid"].to_numpy(np.float64) / p2,
-            "slot": best["slot"].to_numpy(np.int64),
+            "labelled": chosen["labelled"].to_numpy(np.float64),
+            "nodata": 1.0 - chosen["valid"].to_numpy(np.float64) / p2,
+            "slot": chosen["slot"].to_numpy(np.int64),
         }
     )
+    for j, column in enumerate(abundance_columns()):
+        index[column] = shares[:, j]
+    return index
+
+
+def _split(index: pd.DataFrame, config: TileConfig) -> pd.DataFrame:
+    """Add each patch's spatial block and its split (whole blocks per split)."""
     index["block"] = block_ids(index["row"].to_numpy(), index["col"].to_numpy(), config.block)
     index["split"] = assign_blocks(
         index["block"].to_numpy(), index["dominant"].to_numpy(), config.split_ratio, config.seed
     )
-    for j, column in enumerate(abundance_columns()):
-        index[column] = shares[:, j]
+    return index
+
+
+def _sample(index: pd.DataFrame, config: TileConfig, dropped: dict[str, int]) -> pd.DataFrame:
+    """At most ``sample_mixed`` / ``sample_pure`` patches of each kind (counted as sampled out
+    in ``dropped``), in row-major cell order."""
     keep = sample_kinds(
         index, {"mixed": config.sample_mixed, "pure": config.sample_pure}, config.seed
     )
     dropped["sampled_out"] = int((~keep).sum())
-    index = index[keep].sort_values(["row", "col"]).reset_index(drop=True)
-    duplicates = int(
-        sum(
-            n_scenes_per_cell.get((r, c), 1) > 1
-            for r, c in zip(index["row"], index["col"], strict=True)
-        )
+    return index[keep].sort_values(["row", "col"]).reset_index(drop=True)
+
+
+def _duplicates_resolved(index: pd.DataFrame, candidates: pd.DataFrame) -> int:
+    """Patches whose cell more than one scene tiled (one of them was chosen)."""
+    per_cell = (
+        candidates.groupby(["row", "col"]).size() if len(candidates) else pd.Series(dtype=int)
+    )
+    return int(
+        sum(per_cell.get((r, c), 1) > 1 for r, c in zip(index["row"], index["col"], strict=True))
     )
 
-    index["store_index"] = np.arange(len(index), dtype=np.int64)
-    index["patch_id"] = [f"r{r}_c{c}" for r, c in zip(index["row"], index["col"], strict=True)]
+
+def _patch_table(index: pd.DataFrame, grid: PatchGrid) -> gpd.GeoDataFrame:
+    """The store's index: one row per patch in store order, with its id and cell footprint."""
+    index = index.assign(
+        store_index=np.arange(len(index), dtype=np.int64),
+        patch_id=[f"r{r}_c{c}" for r, c in zip(index["row"], index["col"], strict=True)],
+    )
     bounds = np.asarray(
         [grid.cell_bounds(r, c) for r, c in zip(index["row"], index["col"], strict=True)]
     )
@@ -307,8 +358,15 @@ def assemble(plan: TilePlan, caches: Sequence[SceneCache]) -> TileReport:
         "patch_id", "row", "col", "store_index", "scene", "split", "kind", "dominant",
         "purity", "labelled", "nodata", "block", *abundance_columns(),
     ]  # fmt: skip
-    table = gpd.GeoDataFrame(index[columns], geometry=list(geometry), crs=grid.crs)
+    return gpd.GeoDataFrame(index[columns], geometry=list(geometry), crs=grid.crs)
 
+
+def _write(
+    plan: TilePlan, caches: Sequence[SceneCache], index: pd.DataFrame, report: TileReport
+) -> None:
+    """Write the store: its index table, the patches read back from the scene caches (at each
+    patch's slot), the report and the config."""
+    config, grid = plan.config, plan.grid
     by_scene = {c.scene: c for c in caches}
     sources = list(zip(index["scene"], index["slot"], strict=True))
     nbands = len(config.bands)
@@ -320,7 +378,6 @@ def assemble(plan: TilePlan, caches: Sequence[SceneCache]) -> TileReport:
             out[i - start] = by_scene[scene].images(nbands, grid.patch)[slot]
         return out
 
-    report = _report(plan, caches, index, dropped, duplicates)
     attrs = {
         "crs": config.crs,
         "gsd": config.gsd,
@@ -330,7 +387,7 @@ def assemble(plan: TilePlan, caches: Sequence[SceneCache]) -> TileReport:
     }
     write_store(
         config.out,
-        table,
+        _patch_table(index, grid),
         fetch,
         bands=nbands,
         patch=grid.patch,
@@ -339,8 +396,6 @@ def assemble(plan: TilePlan, caches: Sequence[SceneCache]) -> TileReport:
         report=report.model_dump(mode="json"),
         config=config.model_dump(mode="json"),
     )
-    _prune_cache(config.out / ".cache", {c.path.name for c in caches})
-    return report
 
 
 def _prune_cache(root: Path, keep: set[str]) -> None:

@@ -42,16 +42,16 @@ def block_ids(rows: np.ndarray, cols: np.ndarray, block: int) -> np.ndarray:
 def assign_blocks(
     blocks: np.ndarray,
     dominant: np.ndarray,
-    ratio: tuple[float, float, float] = (4.0, 1.0, 1.0),
-    seed: int = 0,
+    ratio: tuple[float, float, float],
+    seed: int,
 ) -> np.ndarray:
     """Split name per patch (object array of ``'train'|'val'|'test'``).
 
     Args:
         blocks: int ``(N,)`` block id of each patch.
         dominant: int ``(N,)`` dominant class code of each patch.
-        ratio: target relative sizes of train, val, test.
-        seed: orders blocks of equal rarity.
+        ratio: target relative sizes of train, val, test (``TileConfig.split_ratio``).
+        seed: orders blocks of equal rarity (``TileConfig.seed``).
     """
     blocks = np.asarray(blocks)
     dominant = np.asarray(dominant)
@@ -89,7 +89,7 @@ def assign_blocks(
     return np.asarray(SPLITS, dtype=object)[split_of_block[blk_idx]]
 
 
-def sample_kinds(index: pd.DataFrame, limits: dict[str, int | None], seed: int = 0) -> np.ndarray:
+def sample_kinds(index: pd.DataFrame, limits: dict[str, int | None], seed: int) -> np.ndarray:
     """Which patches to keep when at most ``limits[kind]`` patches of a kind are wanted.
 
     Applied after splitting: each split keeps its share of a kind in proportion to its size
@@ -98,6 +98,7 @@ def sample_kinds(index: pd.DataFrame, limits: dict[str, int | None], seed: int =
     Args:
         index: with columns ``kind`` and ``split``.
         limits: e.g. ``{"mixed": 15000, "pure": 7500}``; ``None`` keeps all of a kind.
+        seed: of the draw (``TileConfig.seed``).
 
     Returns:
         bool ``(N,)`` mask of the patches kept.

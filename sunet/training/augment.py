@@ -45,20 +45,21 @@ class Augmenter:
 
     Args:
         seed: generator seed.
+        appearance: ``mild`` or ``looks`` (see the module docstring; a run's value is
+            ``TrainConfig.appearance``); ``looks`` sets the three ranges below to 0.3, 0.3 and
+            0.1 unless they are given.
         brightness: maximum relative brightness change.
         contrast: maximum relative contrast change.
         band_gain: maximum relative per-band gain change.
-        appearance: ``mild`` or ``looks`` (see the module docstring); ``looks`` sets the three
-            ranges above to 0.3, 0.3 and 0.1 unless they are given.
     """
 
     def __init__(
         self,
         seed: int,
+        appearance: Appearance,
         brightness: float | None = None,
         contrast: float | None = None,
         band_gain: float | None = None,
-        appearance: Appearance = "mild",
     ) -> None:
         if appearance not in APPEARANCES:
             raise ValueError(f"appearance must be one of {APPEARANCES}, got {appearance!r}")

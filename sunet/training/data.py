@@ -223,7 +223,7 @@ def load_split(
     store: PatchStore,
     split: str | Sequence[str],
     input_size: int,
-    cache_max_bytes: float = 2e9,
+    cache_max_bytes: float,
 ) -> SplitData:
     """The patches of ``split`` (``train``/``val``/``test``, or several together), cached when
     they fit.

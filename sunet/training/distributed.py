@@ -1,4 +1,4 @@
-"""Data-parallel plumbing: process groups, agreement between processes, worker start-up.
+"""Processes and devices: each process's device, agreement between processes, worker start-up.
 
 CPU training uses the gloo backend, GPU training nccl (one process per GPU). Processes are
 started with ``torch.multiprocessing.spawn``, or by ``torchrun`` (its environment is then used).
@@ -15,7 +15,43 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-__all__ = ["agree", "agree_min", "backend_for", "free_port", "launched_by_torchrun", "spawn"]
+__all__ = [
+    "agree",
+    "agree_min",
+    "backend_for",
+    "bf16_native",
+    "device_for",
+    "free_port",
+    "launched_by_torchrun",
+    "replica_check",
+    "spawn",
+]
+
+
+def device_for(choice: str, local_rank: int) -> torch.device:
+    """The device of the process with ``local_rank`` on its machine: ``choice`` is ``cuda``,
+    ``cpu`` or ``auto`` (a GPU if there is one); GPUs are shared out by local rank.
+
+    Raises:
+        ValueError: ``cuda`` without a CUDA device.
+    """
+    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda: no CUDA device is available")
+        return torch.device("cuda", local_rank % torch.cuda.device_count())
+    return torch.device("cpu")
+
+
+def bf16_native(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively: a CUDA GPU that supports it, or a CPU
+    with AVX512-BF16 or AMX: there bf16 autocast makes a step faster (see the README, "3. Train,
+    evaluate, compare"); on CPUs without them bf16 is emulated and slower than float32."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # torch without these probes: assume not
+        return False
 
 
 def backend_for(device: torch.device) -> str:
@@ -49,6 +85,20 @@ def agree_min(value: int, world_size: int, device: torch.device) -> int:
     t = torch.tensor([float(value)], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MIN)
     return int(t.item())
+
+
+def replica_check(model: torch.nn.Module, world_size: int) -> dict[str, Any]:
+    """Whether every process holds the same weights (DDP keeps the replicas identical; a run
+    checks it rather than trusts it). Every process must call this.
+
+    Returns:
+        ``{"world_size": ..., "replicas_identical": ...}`` (compared by the sums of the weights
+        and of their absolute values, in float64).
+    """
+    flat = torch.cat([p.detach().flatten() for p in model.parameters()]).double()
+    sums: list[Any] = [None] * world_size
+    dist.all_gather_object(sums, [float(flat.sum()), float(flat.abs().sum())])
+    return {"world_size": world_size, "replicas_identical": all(s == sums[0] for s in sums)}
 
 
 def _worker(

@@ -23,10 +23,11 @@ Cost: the norms ``g_i`` need one gradient per task at ``W``. The reconstruction'
 through the whole decoder, so :meth:`GradNorm.backward` recovers that one task's gradient from the
 network's own backward pass (``grad_W total = sum_i w_i grad_W L_i``) instead of paying for a
 second decoder backward; the others are taken directly (through the backbone's later stages when
-``W`` is the first stage, about 1.45x a plain step, which is why the trainer can update the
-weights only every N-th step).
+``W`` is the first stage). Such a step costs more than a plain one (see the README's Results),
+which is why the trainer can update the weights only every N-th step.
 
-Written by hand: the GradNorm package on PyPI lets weights go negative, and LibMTL is not kept.
+Implemented here rather than imported: the GradNorm package on PyPI lets weights go negative,
+and LibMTL is not kept.
 """
 
 from __future__ import annotations
@@ -67,11 +68,12 @@ class GradNorm(nn.Module):
 
     Args:
         num_tasks: ``T``.
-        alpha: asymmetry; larger pulls harder towards equal training rates (paper: 0.12-3).
-        lr: learning rate of the weights' own Adam optimiser (Chen et al. use 0.025).
+        alpha: asymmetry; larger pulls harder towards equal training rates (paper: 0.12-3;
+            a run's value is ``TrainConfig.gradnorm_alpha``).
+        lr: learning rate of the weights' own Adam optimiser (``TrainConfig.gradnorm_lr``).
     """
 
-    def __init__(self, num_tasks: int, alpha: float = 1.5, lr: float = 0.025) -> None:
+    def __init__(self, num_tasks: int, alpha: float, lr: float) -> None:
         super().__init__()
         if num_tasks < 1:
             raise ValueError("GradNorm needs at least one task")

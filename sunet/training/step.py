@@ -8,7 +8,6 @@ training (gather, augment, normalise, step), shared by the trainer and the throu
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,27 +26,7 @@ from sunet.training.ema import WeightAverage
 from sunet.training.gradnorm import GradNorm, weighted_sum
 from sunet.training.losses import abundance_loss, psc_loss, reconstruction_loss
 
-__all__ = ["Batch", "StepRunner", "learning_rate", "prepare_batch", "train_epoch"]
-
-
-def learning_rate(
-    step: int,
-    base_lr: float,
-    warmup_steps: int,
-    total_steps: int,
-    schedule: str = "cosine",
-    min_ratio: float = 0.01,
-) -> float:
-    """Learning rate at optimiser step ``step`` (0-based): linear warm-up over ``warmup_steps``,
-    then constant or a half cosine from ``base_lr`` down to ``min_ratio * base_lr`` at
-    ``total_steps`` (held there beyond it)."""
-    warmup = max(warmup_steps, 1)
-    if step < warmup:
-        return base_lr * (step + 1) / warmup
-    if schedule == "constant" or total_steps <= warmup:
-        return base_lr
-    progress = min((step - warmup) / (total_steps - warmup), 1.0)
-    return base_lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+__all__ = ["Batch", "StepRunner", "prepare_batch", "train_epoch"]
 
 
 @dataclass
@@ -85,7 +64,13 @@ def prepare_batch(
 
 @dataclass
 class StepRunner:
-    """Forward, losses, backward and the updates of one optimisation step."""
+    """Forward, losses, backward and the updates of one optimisation step.
+
+    ``use_gradnorm``, ``grad_clip``, ``shared_layer``, ``gradnorm_every`` and
+    ``abundances_on_pure`` are a run's settings (``TrainConfig.loss_weights == "gradnorm"``,
+    ``grad_clip``, ``gradnorm_layer``, ``gradnorm_every``, ``abundances_on_pure``): given
+    explicitly, never defaulted here. ``amp_dtype``: the autocast dtype, None = float32.
+    """
 
     model: nn.Module  # SUNet, or DDP around it
     core: SUNet
@@ -94,12 +79,12 @@ class StepRunner:
     use_gradnorm: bool
     grad_clip: float
     amp_dtype: torch.dtype | None
+    shared_layer: Literal["final-norm", "first-stage"]
+    gradnorm_every: int
+    abundances_on_pure: bool
     world_size: int = 1
-    shared_layer: Literal["final-norm", "first-stage"] = "final-norm"
-    gradnorm_every: int = 1
     average: WeightAverage | None = None
-    abundances_on_pure: bool = False
-    shared: list[nn.Parameter] = field(default_factory=list)
+    shared: list[nn.Parameter] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self.shared = self.core.shared_layer_parameters(self.shared_layer)

@@ -239,27 +239,33 @@ def test_a_successful_map_removes_what_killed_runs_left(tmp_path: Path) -> None:
     assert (out / "config.json").is_file()
 
 
-def test_the_budget_is_planned_again_after_every_epoch() -> None:
+def test_the_budget_is_planned_again_after_every_epoch(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
     import torch
 
+    from sunet.training.config import TrainConfig
+    from sunet.training.schedule import Schedule
+    from sunet.training.settings import Settings
+    from sunet.training.state import RunState
     from sunet.training.trainer import Trainer
 
+    config = TrainConfig(patches=tmp_path, out=tmp_path, epochs=30, pure_fraction=0.5)
     saved: list[dict[str, int]] = []
     run = SimpleNamespace(
-        config=SimpleNamespace(epochs=30), state={"epoch": 1}, world_size=1,
+        schedule=Schedule(Settings.of(config), steps_per_epoch=10),
+        state=RunState(mean=[0.0], std=[1.0], epoch=1), world_size=1,
         device=torch.device("cpu"), is_main=False,
     )  # fmt: skip
-    run._checkpoint = lambda: saved.append(dict(run.state["horizon"]))
+    run._checkpoint = lambda: saved.append(run.state.horizon.to_json())
     # A slow first epoch (start-up, a busy machine): 100 s of 600 left fit 5 epochs ...
-    Trainer._plan_horizon(run, 600.0, 100.0)  # type: ignore[arg-type]
-    assert run.state["horizon"] == {"epochs": 6, "configured": 30}
+    Trainer._replan(run, 600.0, 100.0)  # type: ignore[arg-type]
+    assert run.state.horizon.to_json() == {"epochs": 6, "configured": 30}
     # ... then the pace picks up: the schedule grows again, never beyond the configured epochs.
-    run.state["epoch"] = 2
-    Trainer._plan_horizon(run, 560.0, 40.0)  # type: ignore[arg-type]
-    assert run.state["horizon"]["epochs"] == 15
-    run.state["epoch"] = 3
-    Trainer._plan_horizon(run, 540.0, 5.0)  # type: ignore[arg-type]
-    assert run.state["horizon"]["epochs"] == 30
+    run.state.epoch = 2
+    Trainer._replan(run, 560.0, 40.0)  # type: ignore[arg-type]
+    assert run.state.horizon.epochs == 15
+    run.state.epoch = 3
+    Trainer._replan(run, 540.0, 5.0)  # type: ignore[arg-type]
+    assert run.state.horizon.epochs == 30
     assert [h["epochs"] for h in saved] == [6, 15, 30]
