@@ -23,11 +23,10 @@ import numpy as np
 import rasterio
 import shapely
 from pydantic import BaseModel, ConfigDict, Field
-from pyproj import CRS
 from rasterio.windows import Window
 
 from sunet.atomic import atomic_dir, remove_leftovers, write_text_atomic
-from sunet.geo.grid import resolve_crs
+from sunet.geo.crs import crs_name, resolve_crs
 from sunet.geo.raster import SCENE_SUFFIXES, SceneInfo, inspect_scene, scene_files_in
 from sunet.geo.vector import read_polygons
 from sunet.lcz import NUM_CLASSES, by_code
@@ -121,11 +120,6 @@ def scene_paths(paths: list[Path]) -> list[Path]:
         else:
             raise FileNotFoundError(f"{p}: no such scene file or folder")
     return list(dict.fromkeys(q.resolve() for q in out))
-
-
-def _crs_name(crs: CRS) -> str:
-    epsg = crs.to_epsg()
-    return f"EPSG:{epsg}" if epsg else crs.to_wkt()
 
 
 def _check_scenes(
@@ -269,7 +263,7 @@ def plan_map(config: MapConfig, predictor: AbundancePredictor | None = None) -> 
             "model": Path(config.model).resolve() if config.model else None,
             "stride": stride,
             "bands": bands,
-            "crs": _crs_name(crs),
+            "crs": crs_name(crs),
         }
     )
     plan = MapPlan(resolved, predictor, remote, city, cell_mask(city, union), mosaic, districts)

@@ -32,6 +32,7 @@ from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from sunet.atomic import atomic_path, write_text_atomic
+from sunet.geo.crs import crs_name, same_crs
 from sunet.geo.raster import SCENE_SUFFIXES, inspect_scene, scene_files_in, scene_footprint
 
 __all__ = [
@@ -115,7 +116,7 @@ class SceneChanges:
         A changed scene contributes both its old and its new footprint, a removed one its old
         footprint: the map must be redone wherever the imagery it was made from is different.
         """
-        if old is not None and CRS.from_user_input(old.crs) != CRS.from_user_input(new.crs):
+        if old is not None and not same_crs(old.crs, new.crs):
             raise ValueError(f"manifests are in different CRSs ({old.crs} vs {new.crs})")
         parts = [new.footprint(n) for n in (*self.added, *self.changed)]
         if old is not None:
@@ -158,11 +159,11 @@ def scan_scenes(
     paths = list_scenes(scenes_dir)
     if not paths:
         raise ValueError(f"{scenes_dir}: no scene ({'/'.join(SCENE_SUFFIXES)}) in the scene folder")
-    same_crs = previous is not None and CRS.from_user_input(previous.crs) == crs
+    same = previous is not None and same_crs(previous.crs, crs)
     records: dict[str, SceneRecord] = {}
     for path in paths:
         stat = path.stat()
-        old = previous.scenes.get(path.name) if (previous is not None and same_crs) else None
+        old = previous.scenes.get(path.name) if (previous is not None and same) else None
         quick = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
         if old is not None and (old.size, old.mtime_ns, old.ctime_ns) == quick:
             records[path.name] = old
@@ -175,7 +176,7 @@ def scan_scenes(
             sha256=sha256_file(path),
             footprint=footprint.wkt,
         )
-    return SceneManifest(crs=_crs_name(crs), scenes=records)
+    return SceneManifest(crs=crs_name(crs), scenes=records)
 
 
 def diff_scenes(old: SceneManifest | None, new: SceneManifest) -> SceneChanges:
@@ -274,8 +275,3 @@ def ingest_inbox(
             shutil.move(path, tmp)
         accepted.append(dst)
     return IngestResult(tuple(accepted), tuple(rejected))
-
-
-def _crs_name(crs: CRS) -> str:
-    epsg = crs.to_epsg()
-    return f"EPSG:{epsg}" if epsg else crs.to_wkt()

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shapely.geometry.base import BaseGeometry
 
 from sunet.atomic import remove_leftovers, write_text_atomic
-from sunet.geo.grid import resolve_crs
+from sunet.geo.crs import crs_name, resolve_crs
 from sunet.geo.vector import write_gpkg
 from sunet.locks import hold
 from sunet.mapping import MapConfig, MapReport, map_districts
@@ -244,9 +244,9 @@ def plan_remap(config: RemapConfig) -> RemapPlan:
     )
     lonlat = tuple(float(v) for v in table.to_crs(4326).total_bounds)
     crs = resolve_crs(config.crs, lonlat)  # type: ignore[arg-type]
-    crs_name = f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else crs.to_wkt()
+    crs_text = crs_name(crs)
     districts = dict(zip(table["slug"], table["name"], strict=True))
-    inputs = _inputs_record(config, crs_name, sorted(districts))
+    inputs = _inputs_record(config, crs_text, sorted(districts))
 
     previous = latest_version(config.out)
     old_manifest = None
@@ -262,7 +262,7 @@ def plan_remap(config: RemapConfig) -> RemapPlan:
         area: BaseGeometry | None = None,
     ) -> RemapPlan:
         return RemapPlan(
-            config, crs_name, mode, reason, previous, manifest, changes, districts, touched,
+            config, crs_text, mode, reason, previous, manifest, changes, districts, touched,
             inputs, ingested, area,
         )  # fmt: skip
 

@@ -26,7 +26,8 @@ import shapely
 from dask.callbacks import Callback
 from pyproj import CRS
 
-from sunet.geo.grid import PatchGrid, resolve_crs
+from sunet.geo.crs import crs_name, resolve_crs
+from sunet.geo.grid import PatchGrid
 from sunet.geo.raster import SceneInfo, inspect_scene, scene_footprint
 from sunet.geo.vector import PolygonLayer, read_labels, repair_polygons
 from sunet.lcz import CLASSES, abundance_columns
@@ -111,10 +112,7 @@ def plan_tiling(config: TileConfig) -> TilePlan:
             f"(compared in {crs.name})"
         )
 
-    epsg = crs.to_epsg()
-    resolved = config.model_copy(
-        update={"crs": f"EPSG:{epsg}" if epsg else crs.to_wkt(), "scenes": list(paths)}
-    )
+    resolved = config.model_copy(update={"crs": crs_name(crs), "scenes": list(paths)})
     settings: dict[str, object] = {
         "grid": grid.to_json(),
         "bands": list(config.bands),
