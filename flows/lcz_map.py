@@ -39,6 +39,7 @@ from flows.city import city_parameters
 from flows.runners import retry_transient, task_runner
 from flows.tile import tile_flow
 from flows.train import metrics_rows, train_model
+from sunet.hashing import file_hash
 from sunet.mapping import MapReport
 from sunet.operations.options import options_model
 from sunet.operations.provenance import choose_model, labels_key, record_provenance
@@ -278,9 +279,7 @@ def model_for(
     options: dict[str, Any] = {**tiling.model_dump(mode="json"), "crs": crs}
     start = getattr(training, "init_from", None)
     if start is not None:  # a model fine-tuned from another bundle is a different model
-        from sunet.training.data import file_sha256
-
-        options["init_from"] = file_sha256(Path(start))
+        options["init_from"] = file_hash(start, tagged=True)
     key = labels_key(data.labels, options) if data.labels is not None else None
     choice = choose_model(model, models_dir, key, BUNDLE_NAME)
     print(f"model: {choice.reason}")

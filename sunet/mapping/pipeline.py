@@ -8,7 +8,6 @@ folder is written whole under a temporary name and renamed into place (:func:`at
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -29,6 +28,7 @@ from sunet.atomic import atomic_dir, remove_leftovers, write_text_atomic
 from sunet.geo.crs import crs_name, resolve_crs
 from sunet.geo.raster import SCENE_SUFFIXES, SceneInfo, inspect_scene, scene_files_in
 from sunet.geo.vector import read_polygons
+from sunet.hashing import record_hash
 from sunet.lcz import NUM_CLASSES, by_code
 from sunet.locks import hold
 from sunet.mapping.accumulate import ABUNDANCE_NODATA, CellRow
@@ -391,7 +391,7 @@ def _inputs_fingerprint(plan: MapPlan) -> str:
     files = scene_paths(config.scenes) + ([config.model] if config.model is not None else [])
     record["files"] = [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
     record["predictor"] = type(plan.predictor).__name__
-    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
+    return record_hash(record)
 
 
 def write_area(plan: MapPlan, work: Path, slug: str) -> AreaReport:

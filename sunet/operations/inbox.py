@@ -18,7 +18,6 @@ it names (a changed scene); a file that does not open as a georeferenced raster 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import time
@@ -34,6 +33,7 @@ from shapely.geometry.base import BaseGeometry
 from sunet.atomic import atomic_path, write_text_atomic
 from sunet.geo.crs import crs_name, same_crs
 from sunet.geo.raster import SCENE_SUFFIXES, inspect_scene, scene_files_in, scene_footprint
+from sunet.hashing import file_hash
 
 __all__ = [
     "IngestResult",
@@ -46,10 +46,7 @@ __all__ = [
     "pending_inbox",
     "pending_scenes",
     "scan_scenes",
-    "sha256_file",
 ]
-
-_HASH_CHUNK = 4 << 20  # bytes per read while hashing
 
 
 class SceneRecord(BaseModel):
@@ -133,15 +130,6 @@ def list_scenes(folder: str | os.PathLike[str]) -> list[Path]:
     return scene_files_in(folder)
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """SHA-256 (hex) of a file's bytes, read in 4 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def scan_scenes(
     scenes_dir: str | os.PathLike[str], crs: CRS | str, previous: SceneManifest | None = None
 ) -> SceneManifest:
@@ -173,7 +161,7 @@ def scan_scenes(
             size=stat.st_size,
             mtime_ns=stat.st_mtime_ns,
             ctime_ns=stat.st_ctime_ns,
-            sha256=sha256_file(path),
+            sha256=file_hash(path),
             footprint=footprint.wkt,
         )
     return SceneManifest(crs=crs_name(crs), scenes=records)
@@ -229,7 +217,7 @@ def pending_scenes(
         quick = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
         if old is not None and (old.size, old.mtime_ns, old.ctime_ns) == quick:
             continue
-        if old is None or sha256_file(path) != old.sha256:
+        if old is None or file_hash(path) != old.sha256:
             names.append(path.name)
     names += sorted(set(recorded) - {p.name for p in present})
     return sorted(set(names))

@@ -39,6 +39,7 @@ from shapely.geometry.base import BaseGeometry
 from sunet.atomic import remove_leftovers, write_text_atomic
 from sunet.geo.crs import crs_name, resolve_crs
 from sunet.geo.vector import write_gpkg
+from sunet.hashing import file_hash
 from sunet.locks import hold
 from sunet.mapping import MapConfig, MapReport, map_districts
 from sunet.mapping.districts import read_districts, slugify
@@ -49,7 +50,6 @@ from sunet.operations.inbox import (
     diff_scenes,
     ingest_inbox,
     scan_scenes,
-    sha256_file,
 )
 from sunet.operations.options import options_model
 from sunet.operations.versions import (
@@ -212,8 +212,8 @@ def select_districts(
 
 def _inputs_record(config: RemapConfig, crs: str, slugs: list[str]) -> dict[str, Any]:
     return {
-        "model_sha256": sha256_file(config.model),
-        "districts_sha256": sha256_file(config.districts),
+        "model_sha256": file_hash(config.model),
+        "districts_sha256": file_hash(config.districts),
         "district_field": config.district_field,
         "district_layer": config.district_layer,
         "districts": slugs,

@@ -30,12 +30,13 @@ from sunet.geo.crs import crs_name, resolve_crs
 from sunet.geo.grid import PatchGrid
 from sunet.geo.raster import SceneInfo, inspect_scene, scene_footprint
 from sunet.geo.vector import PolygonLayer, read_labels, repair_polygons
+from sunet.hashing import file_hash
 from sunet.lcz import CLASSES, abundance_columns
 from sunet.locks import hold
 from sunet.tiling.config import TileConfig, expand_scene_paths
 from sunet.tiling.labels import LabelSet, abundances
 from sunet.tiling.report import TileReport
-from sunet.tiling.scene import CellStatus, SceneCache, SceneJob, file_digest, job_key, tile_scene
+from sunet.tiling.scene import CellStatus, SceneCache, SceneJob, job_key, tile_scene
 from sunet.tiling.split import SPLITS, assign_blocks, block_ids, sample_kinds
 from sunet.tiling.store import write_store
 
@@ -167,7 +168,7 @@ def _scene_job(
         min_labelled=config.min_labelled,
         max_nodata=config.max_nodata,
         cache_root=config.out / ".cache",
-        key=job_key(file_digest(info.path), settings, near.digest()),
+        key=job_key(file_hash(info.path, "blake2b", digest_size=16), settings, near.digest()),
     )
     return job, cells
 

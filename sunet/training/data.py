@@ -14,7 +14,6 @@ at every step; batches depend only on ``(seed, epoch)``, which makes resuming ex
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import torch
 import zarr
 
 from sunet.geo.raster import Radiometry
+from sunet.hashing import file_hash
 from sunet.lcz import NUM_CLASSES, abundance_columns
 from sunet.model.preprocess import resize_uint8
 
@@ -34,21 +34,11 @@ __all__ = [
     "SplitData",
     "MixedBatchSampler",
     "band_statistics",
-    "file_sha256",
     "load_split",
 ]
 
 _INDEX_COLUMNS = ["patch_id", "store_index", "split", "kind", "dominant", *abundance_columns()]
 _READ_BLOCK = 256  # patches per zarr read
-
-
-def file_sha256(path: Path) -> str:
-    """``'sha256:<hex>'`` of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return f"sha256:{h.hexdigest()}"
 
 
 class PatchStore:
@@ -145,7 +135,7 @@ class PatchStore:
 
     def hash(self) -> str:
         """Hash of ``index.parquet``: identifies the training data a bundle came from."""
-        return file_sha256(self.index_path)
+        return file_hash(self.index_path, tagged=True)
 
 
 @dataclass

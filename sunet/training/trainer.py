@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from sunet.atomic import write_text_atomic
 from sunet.bundle import Bundle, BundleMeta, load_bundle, save_bundle
+from sunet.hashing import file_hash
 from sunet.locks import hold
 from sunet.model import SUNet, load_pretrained_backbone
 from sunet.training.augment import Augmenter
@@ -41,7 +42,6 @@ from sunet.training.data import (
     PatchStore,
     SplitData,
     band_statistics,
-    file_sha256,
     load_split,
 )
 from sunet.training.distributed import (
@@ -385,7 +385,7 @@ class Trainer:
         meta = self.init.meta
         return {
             "path": str(Path(self.init.path).resolve()),
-            "sha256": file_sha256(Path(self.init.path)),
+            "sha256": file_hash(self.init.path, tagged=True),
             "preset": meta.preset,
             "index_hash": meta.index_hash,
             "created": meta.created,
