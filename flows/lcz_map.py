@@ -40,6 +40,7 @@ from flows.runners import retry_transient, task_runner
 from flows.tile import tile_flow
 from flows.train import metrics_rows, train_model
 from sunet.hashing import file_hash
+from sunet.lcz import top_classes
 from sunet.mapping import MapReport
 from sunet.operations.options import options_model
 from sunet.operations.provenance import choose_model, labels_key, record_provenance
@@ -592,9 +593,4 @@ def _area_km2(summary: Path) -> str:
 
 
 def _top_classes(summary: Path) -> str:
-    rows = sorted(_read_summary(summary), key=lambda r: -float(r["dominant_share"]))[:3]
-    return ", ".join(
-        f"LCZ {r['letter']} {100 * float(r['dominant_share']):.0f}%"
-        for r in rows
-        if float(r["dominant_share"]) > 0
-    )
+    return top_classes({r["letter"]: float(r["dominant_share"]) for r in _read_summary(summary)})
