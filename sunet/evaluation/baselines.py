@@ -39,9 +39,10 @@ from sunet.atomic import write_text_atomic
 from sunet.evaluation import metrics as m
 from sunet.evaluation.evaluate import SplitPredictions, predict_split, score, write_report
 from sunet.evaluation.features import patch_features
-from sunet.evaluation.patches import PatchSet, PatchStore, select_patches
+from sunet.evaluation.patches import PatchSet, select_patches
 from sunet.lcz import NUM_CLASSES
 from sunet.model import get_preset
+from sunet.patch_store import PatchStore
 
 __all__ = [
     "METHODS",

@@ -33,12 +33,12 @@ from sunet.geo.vector import PolygonLayer, read_labels, repair_polygons
 from sunet.hashing import file_hash
 from sunet.lcz import CLASSES, abundance_columns
 from sunet.locks import hold
+from sunet.patch_store import INDEX_COLUMNS, SPLITS, StoreMeta, write_store
 from sunet.tiling.config import TileConfig, expand_scene_paths
 from sunet.tiling.labels import LabelSet, abundances
 from sunet.tiling.report import TileReport
 from sunet.tiling.scene import CellStatus, SceneCache, SceneJob, job_key, tile_scene
-from sunet.tiling.split import SPLITS, assign_blocks, block_ids, sample_kinds
-from sunet.tiling.store import write_store
+from sunet.tiling.split import assign_blocks, block_ids, sample_kinds
 
 __all__ = ["TilePlan", "assemble", "plan_tiling", "run_jobs", "tile"]
 
@@ -302,11 +302,7 @@ def assemble(plan: TilePlan, caches: Sequence[SceneCache]) -> TileReport:
         [grid.cell_bounds(r, c) for r, c in zip(index["row"], index["col"], strict=True)]
     )
     geometry = shapely.box(*bounds.T) if len(index) else []
-    columns = [
-        "patch_id", "row", "col", "store_index", "scene", "split", "kind", "dominant",
-        "purity", "labelled", "nodata", "block", *abundance_columns(),
-    ]  # fmt: skip
-    table = gpd.GeoDataFrame(index[columns], geometry=list(geometry), crs=grid.crs)
+    table = gpd.GeoDataFrame(index[list(INDEX_COLUMNS)], geometry=list(geometry), crs=grid.crs)
 
     by_scene = {c.scene: c for c in caches}
     sources = list(zip(index["scene"], index["slot"], strict=True))
@@ -320,21 +316,19 @@ def assemble(plan: TilePlan, caches: Sequence[SceneCache]) -> TileReport:
         return out
 
     report = _report(plan, caches, index, dropped, duplicates)
-    attrs = {
-        "crs": config.crs,
-        "gsd": config.gsd,
-        "patch_size": config.patch,
-        "source_bands": list(config.bands),
-        "radiometry": config.radiometry.model_dump(mode="json"),
-    }
+    meta = StoreMeta(
+        crs=config.crs,
+        gsd=config.gsd,
+        patch_size=config.patch,
+        source_bands=list(config.bands),
+        radiometry=config.radiometry,
+    )
     write_store(
         config.out,
         table,
         fetch,
-        bands=nbands,
-        patch=grid.patch,
+        meta=meta,
         shard=config.shard,
-        attrs=attrs,
         report=report.model_dump(mode="json"),
         config=config.model_dump(mode="json"),
     )

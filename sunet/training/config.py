@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sunet.hashing import file_hash
 from sunet.model.config import PresetName, SUNetConfig, get_preset
+from sunet.patch_store import INDEX_NAME
 
 __all__ = [
     "APPEARANCES",
@@ -310,7 +311,7 @@ def _own_store(recorded: object, index_hash: str) -> Path | None:
     the same patches (its index hashes as recorded); None otherwise."""
     if not isinstance(recorded, str):
         return None
-    index = Path(recorded) / "index.parquet"
+    index = Path(recorded) / INDEX_NAME
     if not index.is_file():
         return None
     return Path(recorded) if file_hash(index, tagged=True) == index_hash else None

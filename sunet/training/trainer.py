@@ -28,6 +28,7 @@ from sunet.bundle import Bundle, BundleMeta, load_bundle, save_bundle
 from sunet.hashing import file_hash
 from sunet.locks import hold
 from sunet.model import SUNet, load_pretrained_backbone
+from sunet.patch_store import INDEX_NAME, PatchStore
 from sunet.training.augment import Augmenter
 from sunet.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from sunet.training.config import (
@@ -39,7 +40,6 @@ from sunet.training.config import (
 )
 from sunet.training.data import (
     MixedBatchSampler,
-    PatchStore,
     SplitData,
     band_statistics,
     load_split,
@@ -637,7 +637,7 @@ def _train(config: TrainConfig) -> Path:
             dist.init_process_group(backend_for(_device(config, local)))
         return _run(config, dist.get_rank(), dist.get_world_size())
     if config.num_processes > 1:
-        index = config.patches / "index.parquet"
+        index = config.patches / INDEX_NAME
         if not index.is_file():
             raise FileNotFoundError(f"{index}: not found; not a complete patch store")
         check_run_folder(config)  # fail here rather than inside every worker
