@@ -216,8 +216,13 @@ class PatchStore:
         index: one row per patch (all columns of ``index.parquet`` but the geometry).
         index_path: ``path / index.parquet``.
         images: the uint8 ``(N, bands, P, P)`` zarr array.
-        meta: the array's attributes (:class:`StoreMeta`); ``patch_size``, ``gsd``, ``crs``,
-            ``source_bands``, ``bands`` (names) and ``radiometry`` read from it.
+        meta: the array's attributes (:class:`StoreMeta`).
+        patch_size: patch side, pixels.
+        gsd: ground sample distance, metres.
+        crs: the tiling CRS (as stored).
+        source_bands: the 1-based scene bands read (1, 2, ... for stores that predate them).
+        bands: band names (:attr:`StoreMeta.band_names`).
+        radiometry: how scene values became the stored uint8 (mapping must do the same).
 
     Raises:
         FileNotFoundError: the folder has no ``index.parquet`` (absent or incomplete store).
@@ -255,42 +260,16 @@ class PatchStore:
             raise ValueError(
                 f"{zpath}: expected uint8 image (N, bands, P, P), got {self.images.dtype} {shape}"
             )
-        self.meta = StoreMeta.from_attrs(dict(group.attrs), shape, zpath)
+        self.meta = meta = StoreMeta.from_attrs(dict(group.attrs), shape, zpath)
+        self.patch_size, self.gsd, self.crs = meta.patch_size, meta.gsd, meta.crs
+        self.source_bands = meta.source_bands
+        self.bands = meta.band_names
+        self.radiometry = meta.radiometry
         top = int(self.index["store_index"].max()) if len(self.index) else -1
         if top >= shape[0]:
             raise ValueError(
                 f"{index_path}: store_index {top} beyond the {shape[0]} stored patches"
             )
-
-    @property
-    def patch_size(self) -> int:
-        """Patch side, pixels."""
-        return self.meta.patch_size
-
-    @property
-    def gsd(self) -> float:
-        """Ground sample distance, metres."""
-        return self.meta.gsd
-
-    @property
-    def crs(self) -> str:
-        """The tiling CRS (as stored)."""
-        return self.meta.crs
-
-    @property
-    def source_bands(self) -> list[int]:
-        """The 1-based scene bands the patches were read from (1, 2, ... for older stores)."""
-        return self.meta.source_bands
-
-    @property
-    def bands(self) -> list[str]:
-        """Band names (:attr:`StoreMeta.band_names`)."""
-        return self.meta.band_names
-
-    @property
-    def radiometry(self) -> Radiometry:
-        """How scene values became the stored uint8 (mapping must do the same)."""
-        return self.meta.radiometry
 
     def read(self, store_indices: np.ndarray) -> np.ndarray:
         """Patches ``(n, bands, P, P)`` uint8, in the order of ``store_indices``."""
