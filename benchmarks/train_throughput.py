@@ -27,11 +27,11 @@ import numpy as np
 import torch
 
 from sunet.model import SUNet
+from sunet.patch_store import PatchStore
 from sunet.training.augment import Augmenter
 from sunet.training.config import PURE_FRACTION, TrainConfig
 from sunet.training.data import (
     MixedBatchSampler,
-    PatchStore,
     SplitData,
     band_statistics,
     load_split,

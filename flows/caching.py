@@ -16,7 +16,6 @@ content is what the task makes, and including it would change the key the moment
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,6 +27,8 @@ from prefect.context import TaskRunContext
 from prefect.utilities.hashing import hash_objects
 from pydantic import BaseModel
 
+from sunet.hashing import file_hash
+
 __all__ = ["FileContents", "fingerprint"]
 
 FULL_HASH_BYTES = 64 << 20
@@ -36,11 +37,7 @@ FULL_HASH_BYTES = 64 << 20
 def _file_id(path: Path, full_hash_bytes: int) -> list[Any]:
     st = path.stat()
     if st.st_size <= full_hash_bytes:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
-        return ["sha256", digest.hexdigest()]
+        return ["sha256", file_hash(path)]
     return ["stat", st.st_size, st.st_mtime_ns]
 
 

@@ -40,6 +40,8 @@ from flows.runners import retry_transient, task_runner
 from flows.tile import tile_flow
 from flows.train import metrics_rows, train_model
 from sunet.evaluation.config import AssessConfig
+from sunet.hashing import file_hash
+from sunet.lcz import top_classes
 from sunet.mapping import MapReport
 from sunet.operations.provenance import choose_model, labels_key, record_provenance
 from sunet.operations.remap import (
@@ -279,9 +281,7 @@ def model_for(
     options: dict[str, Any] = {**tiling.model_dump(mode="json"), "crs": crs}
     start = getattr(training, "init_from", None)
     if start is not None:  # a model fine-tuned from another bundle is a different model
-        from sunet.training.data import file_sha256
-
-        options["init_from"] = file_sha256(Path(start))
+        options["init_from"] = file_hash(start, tagged=True)
     key = labels_key(data.labels, options) if data.labels is not None else None
     choice = choose_model(model, models_dir, key, BUNDLE_NAME)
     print(f"model: {choice.reason}")
@@ -604,9 +604,4 @@ def _area_km2(summary: Path) -> str:
 
 
 def _top_classes(summary: Path) -> str:
-    rows = sorted(_read_summary(summary), key=lambda r: -float(r["dominant_share"]))[:3]
-    return ", ".join(
-        f"LCZ {r['letter']} {100 * float(r['dominant_share']):.0f}%"
-        for r in rows
-        if float(r["dominant_share"]) > 0
-    )
+    return top_classes({r["letter"]: float(r["dominant_share"]) for r in _read_summary(summary)})

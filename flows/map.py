@@ -16,6 +16,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.runners import retry_transient
+from sunet.lcz import top_classes
 from sunet.mapping import MapConfig, MapReport
 from sunet.mapping.novelty import SceneNovelty
 from sunet.mapping.pipeline import (
@@ -86,9 +87,7 @@ def write_record_task(plan: MapPlan, scenes: list[SceneNovelty]) -> Path:
 def _table(report: MapReport) -> str:
     lines = ["| area | km2 | main classes |", "|---|---|---|"]
     for area in [report.city, *report.districts]:
-        top = sorted(area.shares.items(), key=lambda kv: -kv[1])[:3]
-        mix = ", ".join(f"LCZ {k} {v:.0%}" for k, v in top)
-        lines.append(f"| {area.name} | {area.area_km2:.2f} | {mix} |")
+        lines.append(f"| {area.name} | {area.area_km2:.2f} | {top_classes(area.shares)} |")
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_dir", "atomic_path", "remove_leftovers", "write_text_atomic"]
+__all__ = ["atomic_dir", "atomic_path", "remove_leftovers", "scratch_dir", "write_text_atomic"]
 
 
 def _tmp_sibling(dst: Path) -> Path:
@@ -41,6 +41,17 @@ def atomic_path(dst: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 @contextmanager
+def scratch_dir(path: Path) -> Iterator[Path]:
+    """Create the folder ``path`` and yield it; if the body raises, remove it (and re-raise)."""
+    path.mkdir()
+    try:
+        yield path
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+
+
+@contextmanager
 def atomic_dir(dst: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary folder beside ``dst``; on success it replaces ``dst`` as a whole.
 
@@ -50,12 +61,8 @@ def atomic_dir(dst: str | os.PathLike[str]) -> Iterator[Path]:
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_sibling(dst)
-    tmp.mkdir()
-    try:
+    with scratch_dir(tmp):
         yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     old = None
     if dst.exists():
         old = dst.with_name(f".old-{uuid.uuid4().hex[:8]}-{dst.name}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -30,6 +30,7 @@ __all__ = [
     "parse_lcz",
     "parse_lcz_values",
     "Range",
+    "top_classes",
 ]
 
 
@@ -160,6 +161,17 @@ def by_code(code: int) -> LczClass:
 def abundance_columns() -> list[str]:
     """Abundance column names in raster-code order (``lcz_1`` ... ``lcz_G``)."""
     return [c.column for c in CLASSES]
+
+
+def top_classes(shares: Mapping[str, float], n: int = 3) -> str:
+    """The ``n`` largest class shares of an area as text, e.g. ``"LCZ 6 40%, LCZ D 30%"``.
+
+    Args:
+        shares: class letter (``"6"``, ``"D"``) -> share of the area, 0-1; zero shares are left
+            out, ties keep their order in ``shares``.
+    """
+    top = sorted(((k, v) for k, v in shares.items() if v > 0), key=lambda kv: -kv[1])[:n]
+    return ", ".join(f"LCZ {k} {v:.0%}" for k, v in top)
 
 
 class UnknownLczValueError(ValueError):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sunet.atomic import atomic_dir, atomic_path, write_text_atomic
+from sunet.atomic import atomic_dir, atomic_path, scratch_dir, write_text_atomic
 
 
 def test_atomic_path_renames_on_success(tmp_path: Path) -> None:
@@ -40,3 +40,13 @@ def test_atomic_dir_replaces_whole_folder_or_nothing(tmp_path: Path) -> None:
         (tmp / "three").write_text("3")
     assert sorted(p.name for p in dst.iterdir()) == ["three"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["store"]
+
+
+def test_scratch_dir_is_removed_only_on_failure(tmp_path: Path) -> None:
+    with scratch_dir(tmp_path / "kept") as d:
+        (d / "x").write_text("x")
+    assert (tmp_path / "kept" / "x").read_text() == "x"
+    with pytest.raises(RuntimeError), scratch_dir(tmp_path / "gone") as d:
+        (d / "x").write_text("x")
+        raise RuntimeError("interrupted")
+    assert not (tmp_path / "gone").exists()

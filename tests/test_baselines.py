@@ -20,7 +20,7 @@ from sunet.evaluation.baselines import (
 )
 from sunet.evaluation.evaluate import score
 from sunet.evaluation.features import FEATURE_NAMES, patch_features
-from sunet.evaluation.patches import PatchStore
+from sunet.patch_store import PatchStore
 
 CODES = [1, 2, 11, 14, 17]  # LCZ 1, 2, A, D, G
 

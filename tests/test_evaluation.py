@@ -17,7 +17,8 @@ from sunet.evaluation.evaluate import (
     score,
     write_report,
 )
-from sunet.evaluation.patches import PatchStore, select_patches
+from sunet.evaluation.patches import select_patches
+from sunet.patch_store import PatchStore
 
 CODES = [1, 2, 11, 14, 17]  # LCZ 1, 2, A, D, G
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

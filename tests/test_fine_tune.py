@@ -15,9 +15,9 @@ from tiny_model import TINY
 from sunet.bundle import Predictor, load_bundle, save_bundle
 from sunet.cli import main
 from sunet.geo.raster import Radiometry
+from sunet.hashing import file_hash
 from sunet.training import TrainConfig, train
 from sunet.training.augment import Augmenter
-from sunet.training.data import file_sha256
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -55,7 +55,7 @@ def test_fine_tuning_starts_from_the_bundle_and_records_it(
     # Normalisation comes from the bundle, not from the new store.
     assert tuned.meta.mean == start.meta.mean and tuned.meta.std == start.meta.std
     record = tuned.meta.training["init_from"]
-    assert record["sha256"] == file_sha256(bundle)
+    assert record["sha256"] == file_hash(bundle, tagged=True)
     assert record["index_hash"] == start.meta.index_hash
     assert tuned.meta.index_hash != start.meta.index_hash
     # A few new labels are too precious to hold back: every split trains, the last epoch is kept.

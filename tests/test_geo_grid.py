@@ -1,27 +1,12 @@
-"""Grid maths: CRS choice and the patch grid shared by tiling and mapping."""
+"""Grid maths: the patch grid shared by tiling and mapping."""
 
 from __future__ import annotations
 
-import pytest
 from pyproj import CRS
 
-from sunet.geo.grid import PatchGrid, resolve_crs, utm_crs, window_transform
+from sunet.geo.grid import PatchGrid, window_transform
 
 UTM50N = CRS.from_epsg(32650)
-
-
-def test_auto_crs_is_the_utm_zone_of_the_data() -> None:
-    assert resolve_crs("auto", (114.1, 30.4, 114.5, 30.8)).to_epsg() == 32650  # Wuhan
-    assert resolve_crs("auto", (-43.3, -23.0, -43.1, -22.8)).to_epsg() == 32723  # Rio
-    assert utm_crs(180.0, 0.0).to_epsg() == 32660
-    assert resolve_crs("EPSG:32650", (0, 0, 1, 1)) == UTM50N
-
-
-@pytest.mark.parametrize("spec", ["EPSG:4326", "not-a-crs", "EPSG:2263"])
-def test_non_metric_or_unknown_crs_is_refused(spec: str) -> None:
-    # EPSG:2263 is projected but in US feet.
-    with pytest.raises(ValueError, match="--crs"):
-        resolve_crs(spec, (114.1, 30.4, 114.5, 30.8))
 
 
 def test_cells_sit_on_multiples_of_the_cell_size() -> None:

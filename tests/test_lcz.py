@@ -86,3 +86,11 @@ def test_parse_values_lists_every_unknown_value_and_source() -> None:
     codes = lcz.parse_lcz_values(["1", "lcz b", 17])
     assert codes.dtype == np.uint8
     assert codes.tolist() == [1, 12, 17]
+
+
+def test_top_classes_text() -> None:
+    shares = {"2": 0.125, "6": 0.40, "D": 0.30, "G": 0.175, "A": 0.0}
+    assert lcz.top_classes(shares) == "LCZ 6 40%, LCZ D 30%, LCZ G 18%"
+    assert lcz.top_classes(shares, n=5) == "LCZ 6 40%, LCZ D 30%, LCZ G 18%, LCZ 2 12%"
+    assert lcz.top_classes({"1": 0.5, "2": 0.5}) == "LCZ 1 50%, LCZ 2 50%"  # ties keep order
+    assert lcz.top_classes({"A": 0.0}) == ""

@@ -41,9 +41,9 @@ def test_a_model_maps_the_scene_bands_it_was_trained_on(tmp_path: Path) -> None:
 
     from sunet.mapping import MapConfig
     from sunet.mapping.pipeline import plan_map
+    from sunet.patch_store import PatchStore
     from sunet.tiling import TileConfig, tile
     from sunet.training import TrainConfig, train
-    from sunet.training.data import PatchStore
 
     scene = split_scene(tmp_path / "scene.tif", 2, 17, size=256)
     halves = [shapely.box(LEFT, TOP - 256, LEFT + 128, TOP), shapely.box(LEFT + 128, TOP - 256,

@@ -20,8 +20,8 @@ from shapely.ops import unary_union
 from sunet.geo.grid import PatchGrid, window_transform
 from sunet.geo.raster import Radiometry
 from sunet.lcz import abundance_columns, by_code
+from sunet.patch_store import PatchStore
 from sunet.tiling import TileConfig, plan_tiling, tile, tile_scene
-from sunet.training.data import PatchStore
 
 UTM50N = CRS.from_epsg(32650)
 WUHAN = (114.30, 30.59)

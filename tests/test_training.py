@@ -17,7 +17,8 @@ from tiny_model import TINY
 
 from sunet.bundle import Predictor, load_bundle
 from sunet.cli import main
-from sunet.training import MixedBatchSampler, PatchStore, TrainConfig, load_split, train
+from sunet.patch_store import PatchStore
+from sunet.training import MixedBatchSampler, TrainConfig, load_split, train
 from sunet.training.augment import Augmenter
 from sunet.training.losses import abundance_loss, psc_loss, reconstruction_loss
 from sunet.training.schedule import learning_rate

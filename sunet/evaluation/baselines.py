@@ -39,8 +39,9 @@ from sunet.evaluation import metrics as m
 from sunet.evaluation.config import METHODS, BaselinesConfig
 from sunet.evaluation.evaluate import SplitPredictions, predict_split, score, write_report
 from sunet.evaluation.features import patch_features
-from sunet.evaluation.patches import PatchSet, PatchStore, select_patches
+from sunet.evaluation.patches import PatchSet, select_patches
 from sunet.lcz import NUM_CLASSES
+from sunet.patch_store import PatchStore
 
 __all__ = [
     "METHODS",

@@ -27,9 +27,10 @@ from pydantic import BaseModel
 from sunet.atomic import write_text_atomic
 from sunet.evaluation import metrics as m
 from sunet.evaluation.config import EvaluateConfig
-from sunet.evaluation.patches import PatchSet, PatchStore, select_patches
+from sunet.evaluation.patches import PatchSet, select_patches
 from sunet.evaluation.plots import plot_confusion
 from sunet.lcz import CLASSES
+from sunet.patch_store import PatchStore
 
 __all__ = [
     "EvaluateConfig",

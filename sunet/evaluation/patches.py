@@ -1,6 +1,6 @@
 """The patches of one split and kind, for scoring: labels, abundances and image batches.
 
-Reading the store (docs/DESIGN.md, "Patch store") is :class:`sunet.training.data.PatchStore`'s
+Reading the store (docs/DESIGN.md, "Patch store") is :class:`sunet.patch_store.PatchStore`'s
 job, shared with training so that both read patches the same way; this module only selects rows
 and streams their images in batches, so a split larger than memory can be scored.
 """
@@ -14,11 +14,9 @@ import numpy as np
 import pandas as pd
 
 from sunet.lcz import abundance_columns
-from sunet.training.data import PatchStore
+from sunet.patch_store import SPLITS, PatchStore
 
-__all__ = ["SPLITS", "PatchSet", "PatchStore", "select_patches"]
-
-SPLITS = ("train", "val", "test")
+__all__ = ["PatchSet", "select_patches"]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Pure grid maths: the metric tiling CRS and the patch grid fixed in it (no I/O).
+"""Pure grid maths: the patch grid fixed in the metric tiling CRS (no I/O; the CRS itself is
+chosen by :func:`sunet.geo.crs.resolve_crs`).
 
 The patch grid is anchored at the CRS origin: cell ``(row, col)`` spans
 ``x in [col * S, (col + 1) * S)`` and ``y in (-(row + 1) * S, -row * S]`` with ``S = patch * gsd``
@@ -16,49 +17,13 @@ from dataclasses import dataclass
 from affine import Affine
 from pyproj import CRS
 
-__all__ = ["PatchGrid", "resolve_crs", "utm_crs", "window_transform"]
+from sunet.geo.crs import crs_name
+
+__all__ = ["PatchGrid", "window_transform"]
 
 # Cell index arithmetic is done on coordinates divided by the cell size; a coordinate within this
 # many cells of an edge counts as on it, so float noise (1e-9 m) never adds a sliver row or column.
 _EDGE_TOL = 1e-6
-
-
-def utm_crs(lon: float, lat: float) -> CRS:
-    """The WGS 84 / UTM zone CRS containing ``(lon, lat)`` (degrees): EPSG:326NN north, 327NN south.
-
-    Uses the regular 6-degree zones; the Norway/Svalbard exceptions are ignored on purpose, since
-    any zone near the data is metric enough for tiling and the plain rule is reproducible by hand.
-    """
-    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
-        raise ValueError(f"({lon}, {lat}) is not a longitude/latitude in degrees")
-    zone = min(int((lon + 180.0) // 6.0) + 1, 60)
-    return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
-
-
-def resolve_crs(spec: str, lonlat_bounds: tuple[float, float, float, float]) -> CRS:
-    """The metric CRS to tile or map in.
-
-    Args:
-        spec: ``"auto"`` for the UTM zone of the centre of ``lonlat_bounds``, or any CRS string
-            pyproj understands (``"EPSG:32650"``).
-        lonlat_bounds: ``(west, south, east, north)`` of the data in degrees (EPSG:4326).
-
-    Raises:
-        ValueError: if the spec is not a CRS, or names a CRS that is not projected in metres.
-    """
-    if spec.strip().lower() == "auto":
-        west, south, east, north = lonlat_bounds
-        return utm_crs((west + east) / 2.0, (south + north) / 2.0)
-    try:
-        crs = CRS.from_user_input(spec)
-    except Exception as e:  # pyproj raises CRSError, whose text is long; keep the message one line
-        raise ValueError(f"--crs {spec!r}: not a known CRS") from e
-    if not crs.is_projected:
-        raise ValueError(f"--crs {spec!r}: {crs.name} is not a projected CRS; use a metric one")
-    units = {axis.unit_name for axis in crs.axis_info}
-    if units != {"metre"}:
-        raise ValueError(f"--crs {spec!r}: {crs.name} has units {sorted(units)}, not metres")
-    return crs
 
 
 def window_transform(left: float, top: float, gsd: float) -> Affine:
@@ -134,9 +99,8 @@ class PatchGrid:
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready description (CRS as ``EPSG:NNNN`` where it has one, else WKT)."""
-        epsg = self.crs.to_epsg()
         return {
-            "crs": f"EPSG:{epsg}" if epsg else self.crs.to_wkt(),
+            "crs": crs_name(self.crs),
             "gsd": self.gsd,
             "patch": self.patch,
         }

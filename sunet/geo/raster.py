@@ -49,7 +49,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 from shapely.geometry import Polygon
 
-from sunet.geo.grid import utm_crs
+from sunet.geo.crs import from_rasterio, same_crs, to_rasterio, utm_crs
 
 __all__ = [
     "SCENE_SUFFIXES",
@@ -190,7 +190,7 @@ def inspect_scene(path: str | Path, *, min_extent_m: float | None = None) -> Sce
             src.read(window=last)
             info = SceneInfo(
                 path=path,
-                crs=CRS.from_user_input(src.crs.to_wkt()),
+                crs=from_rasterio(src.crs),
                 transform=src.transform,
                 width=src.width,
                 height=src.height,
@@ -247,7 +247,7 @@ def scene_footprint(info: SceneInfo, dst_crs: CRS, densify: int = 16) -> Polygon
     poly = Polygon(corners)
     side = max(poly.length / 4.0, 1e-12)
     poly = shapely.segmentize(poly, side / densify)
-    if _same_crs(info.crs, dst_crs):
+    if same_crs(info.crs, dst_crs):
         return poly
     to_dst = _transformer(info.crs, dst_crs, threading.get_ident())
     return shapely.transform(poly, lambda xy: np.column_stack(to_dst.transform(xy[:, 0], xy[:, 1])))
@@ -363,7 +363,7 @@ class SceneReader:
     def _target(self, dst_crs: CRS) -> tuple[RioCRS, bool]:
         """``(rasterio CRS, same CRS as the scene?)`` for a target CRS."""
         if self._crs_facts is None or dst_crs is not self._crs_seen:
-            self._crs_facts = (_rio_crs(dst_crs), _same_crs(self.info.crs, dst_crs))
+            self._crs_facts = (to_rasterio(dst_crs), same_crs(self.info.crs, dst_crs))
             self._crs_seen = dst_crs
         return self._crs_facts
 
@@ -435,16 +435,6 @@ def _grid_offset(info: SceneInfo, dst_transform: Affine) -> tuple[int, int] | No
     if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
         return None
     return round(col), round(row)
-
-
-@functools.lru_cache(maxsize=16)
-def _same_crs(a: CRS, b: CRS) -> bool:
-    return CRS.from_user_input(a) == CRS.from_user_input(b)
-
-
-@functools.lru_cache(maxsize=8)
-def _rio_crs(crs: CRS) -> RioCRS:
-    return RioCRS.from_user_input(CRS.from_user_input(crs).to_wkt())
 
 
 @contextmanager

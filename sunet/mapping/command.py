@@ -29,6 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def run(args: argparse.Namespace) -> int:
+    from sunet.lcz import top_classes
     from sunet.mapping import MapConfig, map_districts
     from sunet.mapping.novelty import format_novelty
     from sunet.options import config_from_args
@@ -43,9 +44,7 @@ def run(args: argparse.Namespace) -> int:
         f"{report.crs}, {report.seconds:.1f} s"
     )
     for area in [*report.districts, report.city]:
-        top = sorted(area.shares.items(), key=lambda kv: -kv[1])[:3]
-        mix = ", ".join(f"LCZ {k} {v:.0%}" for k, v in top)
-        print(f"  {area.folder.name}: {area.area_km2:.2f} km2 ({mix})")
+        print(f"  {area.folder.name}: {area.area_km2:.2f} km2 ({top_classes(area.shares)})")
     for line in format_novelty(report.scenes):
         print(line)
     print(f"wrote {report.out}")

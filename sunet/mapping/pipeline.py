@@ -8,7 +8,6 @@ folder is written whole under a temporary name and renamed into place (:func:`at
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -23,12 +22,12 @@ import numpy as np
 import rasterio
 import shapely
 from pydantic import BaseModel, ConfigDict, Field
-from pyproj import CRS
 from rasterio.windows import Window
 
 from sunet.atomic import atomic_dir, remove_leftovers, write_text_atomic
-from sunet.geo.grid import resolve_crs
+from sunet.geo.crs import crs_name, resolve_crs
 from sunet.geo.raster import SCENE_SUFFIXES, SceneInfo, inspect_scene, scene_files_in
+from sunet.hashing import record_hash
 from sunet.lcz import NUM_CLASSES, by_code
 from sunet.locks import hold
 from sunet.mapping.accumulate import ABUNDANCE_NODATA, CellRow
@@ -120,11 +119,6 @@ def scene_paths(paths: list[Path]) -> list[Path]:
         else:
             raise FileNotFoundError(f"{p}: no such scene file or folder")
     return list(dict.fromkeys(q.resolve() for q in out))
-
-
-def _crs_name(crs: CRS) -> str:
-    epsg = crs.to_epsg()
-    return f"EPSG:{epsg}" if epsg else crs.to_wkt()
 
 
 def _check_scenes(
@@ -269,7 +263,7 @@ def plan_map(config: MapConfig, predictor: AbundancePredictor | None = None) -> 
             "model": Path(config.model).resolve() if config.model else None,
             "stride": stride,
             "bands": bands,
-            "crs": _crs_name(crs),
+            "crs": crs_name(crs),
         }
     )
     plan = MapPlan(resolved, predictor, remote, city, cell_mask(city, union), mosaic, districts)
@@ -360,7 +354,7 @@ def _inputs_fingerprint(plan: MapPlan) -> str:
     files = scene_paths(config.scenes) + ([config.model] if config.model is not None else [])
     record["files"] = [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
     record["predictor"] = type(plan.predictor).__name__
-    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
+    return record_hash(record)
 
 
 def write_area(plan: MapPlan, work: Path, slug: str) -> AreaReport:

@@ -21,12 +21,12 @@ import rasterio
 import rasterio.shutil
 from affine import Affine
 from pyproj import CRS
-from rasterio.crs import CRS as RioCRS
 from rasterio.windows import Window
 
+from sunet.geo.crs import to_rasterio
 from sunet.lcz import CLASSES
 
-__all__ = ["StreamingRaster", "gdal_env", "lcz_colormap", "rio_crs", "write_cog"]
+__all__ = ["StreamingRaster", "gdal_env", "lcz_colormap", "write_cog"]
 
 # A fixed "now" for the GeoPackage driver's last_change columns, so reruns are byte-identical.
 _FIXED_DATE = "2000-01-01T00:00:00Z"
@@ -49,12 +49,6 @@ def gdal_env() -> Iterator[None]:
             yield
     finally:
         pyogrio.set_gdal_config_options(before)
-
-
-def rio_crs(crs: CRS) -> RioCRS:
-    """pyproj CRS -> rasterio CRS (by EPSG code when it has one, so files carry the code)."""
-    epsg = crs.to_epsg()
-    return RioCRS.from_epsg(epsg) if epsg else RioCRS.from_wkt(crs.to_wkt())
 
 
 def lcz_colormap() -> dict[int, tuple[int, int, int, int]]:
@@ -94,7 +88,7 @@ class StreamingRaster:
         self.nodata = nodata
         profile: dict[str, Any] = {
             "driver": "GTiff",
-            "crs": rio_crs(crs),
+            "crs": to_rasterio(crs),
             "transform": transform,
             "width": width,
             "height": height,

@@ -40,6 +40,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from pyproj import CRS
 
 from sunet.atomic import atomic_path
+from sunet.geo.crs import from_rasterio
 from sunet.geo.raster import inspect_scene
 from sunet.geo.vector import read_polygons, write_gpkg
 from sunet.lcz import CLASSES, NUM_CLASSES
@@ -74,7 +75,7 @@ def _read_map(folder: Path) -> tuple[dict, np.ndarray, np.ndarray, Affine, CRS]:
     record = json.loads(record_path.read_text(encoding="utf-8"))
     with rasterio.open(raster) as src:
         abundances = src.read().astype(np.float32)
-        transform, crs = src.transform, CRS.from_user_input(src.crs.to_wkt())
+        transform, crs = src.transform, from_rasterio(src.crs)
     valid = (abundances[0] != ABUNDANCE_NODATA) & np.isfinite(abundances).all(axis=0)
     return record, abundances, valid, transform, crs
 

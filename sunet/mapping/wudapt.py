@@ -24,6 +24,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
+from sunet.geo.crs import from_rasterio, to_rasterio
 from sunet.mapping.accumulate import ABUNDANCE_NODATA
 from sunet.mapping.rasters import StreamingRaster, lcz_colormap, write_cog
 
@@ -39,7 +40,7 @@ def wudapt_grid(
     """The aligned EPSG:4326 grid covering ``bounds`` (in ``crs``):
     ``(transform, width, height)``, pixels of ``resolution`` degrees."""
     west, south, east, north = transform_bounds(
-        RioCRS.from_wkt(crs.to_wkt()), RioCRS.from_epsg(4326), *bounds, densify_pts=21
+        to_rasterio(crs), RioCRS.from_epsg(4326), *bounds, densify_pts=21
     )
     col0 = math.floor((west + 180.0) / resolution)
     col1 = math.ceil((east + 180.0) / resolution)
@@ -54,7 +55,7 @@ def write_wudapt(abundance: Path, dst: Path, work: Path, resolution: float) -> N
     """Aggregate an abundance raster (17 bands, nodata ``ABUNDANCE_NODATA``) to ``dst``: uint8
     codes 1-17, nodata 0, LCZ colour table, EPSG:4326, COG. ``work`` is a scratch GTiff path."""
     with rasterio.open(abundance) as src:
-        crs = CRS.from_user_input(src.crs.to_wkt())
+        crs = from_rasterio(src.crs)
         transform, width, height = wudapt_grid(tuple(src.bounds), crs, resolution)
         with (
             WarpedVRT(

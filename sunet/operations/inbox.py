@@ -18,7 +18,6 @@ it names (a changed scene); a file that does not open as a georeferenced raster 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import time
@@ -32,7 +31,9 @@ from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from sunet.atomic import atomic_path, write_text_atomic
+from sunet.geo.crs import crs_name, same_crs
 from sunet.geo.raster import SCENE_SUFFIXES, inspect_scene, scene_files_in, scene_footprint
+from sunet.hashing import file_hash
 
 __all__ = [
     "IngestResult",
@@ -45,10 +46,7 @@ __all__ = [
     "pending_inbox",
     "pending_scenes",
     "scan_scenes",
-    "sha256_file",
 ]
-
-_HASH_CHUNK = 4 << 20  # bytes per read while hashing
 
 
 class SceneRecord(BaseModel):
@@ -115,7 +113,7 @@ class SceneChanges:
         A changed scene contributes both its old and its new footprint, a removed one its old
         footprint: the map must be redone wherever the imagery it was made from is different.
         """
-        if old is not None and CRS.from_user_input(old.crs) != CRS.from_user_input(new.crs):
+        if old is not None and not same_crs(old.crs, new.crs):
             raise ValueError(f"manifests are in different CRSs ({old.crs} vs {new.crs})")
         parts = [new.footprint(n) for n in (*self.added, *self.changed)]
         if old is not None:
@@ -130,15 +128,6 @@ def list_scenes(folder: str | os.PathLike[str]) -> list[Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such scene folder")
     return scene_files_in(folder)
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """SHA-256 (hex) of a file's bytes, read in 4 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def scan_scenes(
@@ -158,11 +147,11 @@ def scan_scenes(
     paths = list_scenes(scenes_dir)
     if not paths:
         raise ValueError(f"{scenes_dir}: no scene ({'/'.join(SCENE_SUFFIXES)}) in the scene folder")
-    same_crs = previous is not None and CRS.from_user_input(previous.crs) == crs
+    same = previous is not None and same_crs(previous.crs, crs)
     records: dict[str, SceneRecord] = {}
     for path in paths:
         stat = path.stat()
-        old = previous.scenes.get(path.name) if (previous is not None and same_crs) else None
+        old = previous.scenes.get(path.name) if (previous is not None and same) else None
         quick = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
         if old is not None and (old.size, old.mtime_ns, old.ctime_ns) == quick:
             records[path.name] = old
@@ -172,10 +161,10 @@ def scan_scenes(
             size=stat.st_size,
             mtime_ns=stat.st_mtime_ns,
             ctime_ns=stat.st_ctime_ns,
-            sha256=sha256_file(path),
+            sha256=file_hash(path),
             footprint=footprint.wkt,
         )
-    return SceneManifest(crs=_crs_name(crs), scenes=records)
+    return SceneManifest(crs=crs_name(crs), scenes=records)
 
 
 def diff_scenes(old: SceneManifest | None, new: SceneManifest) -> SceneChanges:
@@ -228,7 +217,7 @@ def pending_scenes(
         quick = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
         if old is not None and (old.size, old.mtime_ns, old.ctime_ns) == quick:
             continue
-        if old is None or sha256_file(path) != old.sha256:
+        if old is None or file_hash(path) != old.sha256:
             names.append(path.name)
     names += sorted(set(recorded) - {p.name for p in present})
     return sorted(set(names))
@@ -274,8 +263,3 @@ def ingest_inbox(
             shutil.move(path, tmp)
         accepted.append(dst)
     return IngestResult(tuple(accepted), tuple(rejected))
-
-
-def _crs_name(crs: CRS) -> str:
-    epsg = crs.to_epsg()
-    return f"EPSG:{epsg}" if epsg else crs.to_wkt()

@@ -12,7 +12,6 @@ touching the old model.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sunet.atomic import write_text_atomic
-from sunet.operations.inbox import sha256_file
+from sunet.hashing import canonical_json, file_hash, hasher
 
 __all__ = ["PROVENANCE_JSON", "ModelChoice", "choose_model", "labels_key", "record_provenance"]
 
@@ -32,9 +31,9 @@ _RUNTIME_TILING = ("workers",)
 def labels_key(labels: str | os.PathLike[str], tiling: dict[str, Any]) -> str:
     """SHA-256 (hex) of the label file's bytes and the tiling options (JSON, sorted keys)."""
     options = {k: v for k, v in tiling.items() if k not in _RUNTIME_TILING}
-    digest = hashlib.sha256()
-    digest.update(sha256_file(labels).encode())
-    digest.update(json.dumps(options, sort_keys=True, default=str).encode())
+    digest = hasher("sha256")
+    digest.update(file_hash(labels).encode())
+    digest.update(canonical_json(options).encode())
     return digest.hexdigest()
 
 

@@ -36,8 +36,9 @@ import geopandas as gpd
 from shapely.geometry.base import BaseGeometry
 
 from sunet.atomic import remove_leftovers, write_text_atomic
-from sunet.geo.grid import resolve_crs
+from sunet.geo.crs import crs_name, resolve_crs
 from sunet.geo.vector import write_gpkg
+from sunet.hashing import file_hash
 from sunet.locks import hold
 from sunet.mapping import MapConfig, MapReport, map_districts
 from sunet.mapping.districts import read_districts, slugify
@@ -49,7 +50,6 @@ from sunet.operations.inbox import (
     diff_scenes,
     ingest_inbox,
     scan_scenes,
-    sha256_file,
 )
 from sunet.operations.versions import (
     VERSION_JSON,
@@ -161,8 +161,8 @@ def select_districts(
 
 def _inputs_record(config: RemapConfig, crs: str, slugs: list[str]) -> dict[str, Any]:
     return {
-        "model_sha256": sha256_file(config.model),
-        "districts_sha256": sha256_file(config.districts),
+        "model_sha256": file_hash(config.model),
+        "districts_sha256": file_hash(config.districts),
         "district_field": config.district_field,
         "district_layer": config.district_layer,
         "districts": slugs,
@@ -193,9 +193,9 @@ def plan_remap(config: RemapConfig) -> RemapPlan:
     )
     lonlat = tuple(float(v) for v in table.to_crs(4326).total_bounds)
     crs = resolve_crs(config.crs, lonlat)  # type: ignore[arg-type]
-    crs_name = f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else crs.to_wkt()
+    crs_text = crs_name(crs)
     districts = dict(zip(table["slug"], table["name"], strict=True))
-    inputs = _inputs_record(config, crs_name, sorted(districts))
+    inputs = _inputs_record(config, crs_text, sorted(districts))
 
     previous = latest_version(config.out)
     old_manifest = None
@@ -211,7 +211,7 @@ def plan_remap(config: RemapConfig) -> RemapPlan:
         area: BaseGeometry | None = None,
     ) -> RemapPlan:
         return RemapPlan(
-            config, crs_name, mode, reason, previous, manifest, changes, districts, touched,
+            config, crs_text, mode, reason, previous, manifest, changes, districts, touched,
             inputs, ingested, area,
         )  # fmt: skip
 

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sunet.atomic import write_text_atomic
+from sunet.atomic import scratch_dir, write_text_atomic
 from sunet.locks import hold
 
 __all__ = [
@@ -115,12 +115,8 @@ def build_version(root: str | os.PathLike[str]) -> Iterator[Path]:
     root = Path(root)
     (root / "versions").mkdir(parents=True, exist_ok=True)
     tmp = root / "versions" / f".tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+    with scratch_dir(tmp):
         yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     publish_version(root, tmp)
 
 

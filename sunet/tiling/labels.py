@@ -9,7 +9,6 @@ estimate of area shares.
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from collections.abc import Sequence
 
@@ -20,6 +19,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.features import rasterize
 from shapely import STRtree
 
+from sunet.hashing import hasher
 from sunet.lcz import NUM_CLASSES
 
 __all__ = ["LabelSet", "abundances", "class_counts"]
@@ -74,7 +74,7 @@ class LabelSet:
 
     def digest(self) -> str:
         """Content hash of polygons and codes (part of the per-scene cache key)."""
-        h = hashlib.blake2b(digest_size=16)
+        h = hasher("blake2b", digest_size=16)
         for geom, code in zip(self.geoms, self.codes, strict=True):
             h.update(shapely.to_wkb(geom, hex=False, output_dimension=2))
             h.update(bytes([int(code)]))

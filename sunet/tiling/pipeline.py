@@ -26,17 +26,19 @@ import shapely
 from dask.callbacks import Callback
 from pyproj import CRS
 
-from sunet.geo.grid import PatchGrid, resolve_crs
+from sunet.geo.crs import crs_name, resolve_crs
+from sunet.geo.grid import PatchGrid
 from sunet.geo.raster import SceneInfo, inspect_scene, scene_footprint
 from sunet.geo.vector import PolygonLayer, read_labels, repair_polygons
+from sunet.hashing import file_hash
 from sunet.lcz import CLASSES, abundance_columns
 from sunet.locks import hold
+from sunet.patch_store import INDEX_COLUMNS, SPLITS, StoreMeta, write_store
 from sunet.tiling.config import TileConfig, expand_scene_paths
 from sunet.tiling.labels import LabelSet, abundances
 from sunet.tiling.report import TileReport
-from sunet.tiling.scene import CellStatus, SceneCache, SceneJob, file_digest, job_key, tile_scene
-from sunet.tiling.split import SPLITS, assign_blocks, block_ids, sample_kinds
-from sunet.tiling.store import write_store
+from sunet.tiling.scene import CellStatus, SceneCache, SceneJob, job_key, tile_scene
+from sunet.tiling.split import assign_blocks, block_ids, sample_kinds
 
 __all__ = ["TilePlan", "assemble", "plan_tiling", "run_jobs", "tile"]
 
@@ -111,10 +113,7 @@ def plan_tiling(config: TileConfig) -> TilePlan:
             f"(compared in {crs.name})"
         )
 
-    epsg = crs.to_epsg()
-    resolved = config.model_copy(
-        update={"crs": f"EPSG:{epsg}" if epsg else crs.to_wkt(), "scenes": list(paths)}
-    )
+    resolved = config.model_copy(update={"crs": crs_name(crs), "scenes": list(paths)})
     settings: dict[str, object] = {
         "grid": grid.to_json(),
         "bands": list(config.bands),
@@ -169,7 +168,7 @@ def _scene_job(
         min_labelled=config.min_labelled,
         max_nodata=config.max_nodata,
         cache_root=config.out / ".cache",
-        key=job_key(file_digest(info.path), settings, near.digest()),
+        key=job_key(file_hash(info.path, "blake2b", digest_size=16), settings, near.digest()),
     )
     return job, cells
 
@@ -354,11 +353,7 @@ def _patch_table(index: pd.DataFrame, grid: PatchGrid) -> gpd.GeoDataFrame:
         [grid.cell_bounds(r, c) for r, c in zip(index["row"], index["col"], strict=True)]
     )
     geometry = shapely.box(*bounds.T) if len(index) else []
-    columns = [
-        "patch_id", "row", "col", "store_index", "scene", "split", "kind", "dominant",
-        "purity", "labelled", "nodata", "block", *abundance_columns(),
-    ]  # fmt: skip
-    return gpd.GeoDataFrame(index[columns], geometry=list(geometry), crs=grid.crs)
+    return gpd.GeoDataFrame(index[list(INDEX_COLUMNS)], geometry=list(geometry), crs=grid.crs)
 
 
 def _write(
@@ -378,21 +373,19 @@ def _write(
             out[i - start] = by_scene[scene].images(nbands, grid.patch)[slot]
         return out
 
-    attrs = {
-        "crs": config.crs,
-        "gsd": config.gsd,
-        "patch_size": config.patch,
-        "source_bands": list(config.bands),
-        "radiometry": config.radiometry.model_dump(mode="json"),
-    }
+    meta = StoreMeta(
+        crs=config.crs,
+        gsd=config.gsd,
+        patch_size=config.patch,
+        source_bands=list(config.bands),
+        radiometry=config.radiometry,
+    )
     write_store(
         config.out,
         _patch_table(index, grid),
         fetch,
-        bands=nbands,
-        patch=grid.patch,
+        meta=meta,
         shard=config.shard,
-        attrs=attrs,
         report=report.model_dump(mode="json"),
         config=config.model_dump(mode="json"),
     )

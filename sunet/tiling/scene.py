@@ -10,8 +10,6 @@ so a rerun reuses exactly the entries that would come out the same.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -21,10 +19,11 @@ import numpy as np
 from sunet.atomic import atomic_dir
 from sunet.geo.grid import PatchGrid
 from sunet.geo.raster import Radiometry, SceneInfo, open_scene
+from sunet.hashing import record_hash
 from sunet.lcz import NUM_CLASSES
 from sunet.tiling.labels import LabelSet, class_counts
 
-__all__ = ["CACHE_VERSION", "CellStatus", "SceneCache", "SceneJob", "file_digest", "tile_scene"]
+__all__ = ["CACHE_VERSION", "CellStatus", "SceneCache", "SceneJob", "job_key", "tile_scene"]
 
 # Bump when the cached layout or the computation changes, so old entries are not reused.
 CACHE_VERSION = 2
@@ -65,19 +64,14 @@ class SceneJob:
         return self.cache_root / f"{self.scene.name}-{self.key}"
 
 
-def file_digest(path: Path) -> str:
-    """BLAKE2b of a file's bytes (hex, 32 chars)."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
-
-
 def job_key(scene_digest: str, settings: dict[str, object], labels_digest: str) -> str:
-    """Cache key of a scene job from its inputs' hashes and its settings."""
-    text = json.dumps(
-        {"v": CACHE_VERSION, "scene": scene_digest, "labels": labels_digest, **settings},
-        sort_keys=True,
-    )
-    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+    """Cache key of a scene job (hex, 24 chars) from its inputs' hashes and its settings.
+
+    ``scene_digest`` is the BLAKE2b-128 of the scene file (``file_hash(path, "blake2b",
+    digest_size=16)``), ``labels_digest`` :meth:`LabelSet.digest` of the polygons it sees.
+    """
+    record = {"v": CACHE_VERSION, "scene": scene_digest, "labels": labels_digest, **settings}
+    return record_hash(record, "blake2b", digest_size=12)
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["SPLITS", "assign_blocks", "block_ids", "sample_kinds"]
+from sunet.patch_store import SPLITS
 
-SPLITS = ("train", "val", "test")
+__all__ = ["assign_blocks", "block_ids", "sample_kinds"]
 
 
 def block_ids(rows: np.ndarray, cols: np.ndarray, block: int) -> np.ndarray:

@@ -6,14 +6,13 @@ from sunet.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from sunet.training.config import TrainConfig
-    from sunet.training.data import MixedBatchSampler, PatchStore, SplitData, load_split
+    from sunet.training.data import MixedBatchSampler, SplitData, load_split
     from sunet.training.gradnorm import GradNorm
     from sunet.training.trainer import Trainer, train
 
 __all__ = [
     "GradNorm",
     "MixedBatchSampler",
-    "PatchStore",
     "SplitData",
     "TrainConfig",
     "Trainer",
@@ -26,7 +25,6 @@ __getattr__, __dir__ = lazy_exports(
     {
         "TrainConfig": "sunet.training.config",
         "MixedBatchSampler": "sunet.training.data",
-        "PatchStore": "sunet.training.data",
         "SplitData": "sunet.training.data",
         "load_split": "sunet.training.data",
         "GradNorm": "sunet.training.gradnorm",

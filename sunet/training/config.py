@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sunet.hashing import file_hash
 from sunet.model.config import PresetName, SUNetConfig, get_preset
 
 __all__ = [
@@ -313,12 +314,12 @@ def _own_store(recorded: object, index_hash: str) -> Path | None:
     the same patches (its index hashes as recorded); None otherwise."""
     if not isinstance(recorded, str):
         return None
-    index = Path(recorded) / "index.parquet"
+    from sunet.patch_store import INDEX_NAME  # zarr, pandas: only when fine-tuning
+
+    index = Path(recorded) / INDEX_NAME
     if not index.is_file():
         return None
-    from sunet.training.data import file_sha256  # torch; only when fine-tuning
-
-    return Path(recorded) if file_sha256(index) == index_hash else None
+    return Path(recorded) if file_hash(index, tagged=True) == index_hash else None
 
 
 def load_saved_config(path: Path) -> TrainConfig:

@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 
 from sunet.bundle import Bundle
-from sunet.training.data import PatchStore, SplitData, file_sha256, load_split
+from sunet.hashing import file_hash
+from sunet.patch_store import PatchStore
+from sunet.training.data import SplitData, load_split
 
 __all__ = ["check_fine_tune", "init_record", "with_replay"]
 
@@ -74,7 +76,7 @@ def init_record(init: Bundle) -> dict[str, Any]:
     meta = init.meta
     return {
         "path": str(Path(init.path).resolve()),
-        "sha256": file_sha256(Path(init.path)),
+        "sha256": file_hash(Path(init.path), tagged=True),
         "preset": meta.preset,
         "index_hash": meta.index_hash,
         "created": meta.created,

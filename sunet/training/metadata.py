@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from sunet.bundle import Bundle, BundleMeta
+from sunet.patch_store import PatchStore
 from sunet.training.config import TrainConfig
-from sunet.training.data import PatchStore
 from sunet.training.fine_tune import init_record
 from sunet.training.schedule import Stopped
 from sunet.training.settings import Settings

@@ -31,9 +31,10 @@ from sunet.atomic import write_text_atomic
 from sunet.bundle import load_bundle, save_bundle
 from sunet.locks import hold
 from sunet.model import SUNet
+from sunet.patch_store import INDEX_NAME, PatchStore
 from sunet.training.checkpoint import Checkpointer, check_run_folder
 from sunet.training.config import TrainConfig
-from sunet.training.data import MixedBatchSampler, PatchStore, SplitData, load_split
+from sunet.training.data import MixedBatchSampler, SplitData, load_split
 from sunet.training.distributed import (
     agree,
     agree_min,
@@ -378,7 +379,7 @@ def _train(config: TrainConfig) -> Path:
             dist.init_process_group(backend_for(device_for(config.device, local)))
         return _run(config, dist.get_rank(), dist.get_world_size())
     if config.num_processes > 1:
-        index = config.patches / "index.parquet"
+        index = config.patches / INDEX_NAME
         if not index.is_file():
             raise FileNotFoundError(f"{index}: not found; not a complete patch store")
         check_run_folder(config)  # fail here rather than inside every worker
