@@ -277,8 +277,8 @@ class PatchStore:
         out = np.empty((len(store_indices), *self.images.shape[1:]), dtype=np.uint8)
         if not len(store_indices):
             return out
-        # Runs of consecutive indices are read as slices. zarr's orthogonal indexing with an
-        # index array is far slower (measured 2.5 s against 0.09 s for 32 scattered patches).
+        # Runs of consecutive indices are read as slices: zarr's orthogonal indexing with an
+        # index array is far slower (README "2. Tile").
         order = np.argsort(store_indices, kind="stable")
         ordered = store_indices[order]
         starts = np.flatnonzero(np.diff(ordered, prepend=ordered[0] - 2) != 1)

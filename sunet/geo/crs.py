@@ -8,11 +8,18 @@ stores and bundles record a CRS as text (:func:`crs_name`).
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 from pyproj import CRS
-from rasterio.crs import CRS as RioCRS
 
-__all__ = ["crs_name", "from_rasterio", "resolve_crs", "same_crs", "to_rasterio", "utm_crs"]
+if TYPE_CHECKING:  # GDAL is loaded only where a rasterio CRS is made
+    from rasterio.crs import CRS as RioCRS
+
+__all__ = ["AUTO", "crs_name", "from_rasterio", "resolve_crs", "same_crs", "to_rasterio", "utm_crs"]
+
+
+# The CRS spec that means "the UTM zone of the data" (the default of every stage's `crs`).
+AUTO = "auto"
 
 
 def crs_name(crs: CRS) -> str:
@@ -44,7 +51,7 @@ def resolve_crs(spec: str, lonlat_bounds: tuple[float, float, float, float]) -> 
     Raises:
         ValueError: if the spec is not a CRS, or names a CRS that is not projected in metres.
     """
-    if spec.strip().lower() == "auto":
+    if spec.strip().lower() == AUTO:
         west, south, east, north = lonlat_bounds
         return utm_crs((west + east) / 2.0, (south + north) / 2.0)
     try:
@@ -76,6 +83,8 @@ def to_rasterio(crs: CRS) -> RioCRS:
     both routes agree, as pyproj's WKT names the code.) Cached: the EPSG lookup searches
     pyproj's database.
     """
+    from rasterio.crs import CRS as RioCRS
+
     epsg = crs.to_epsg()
     return RioCRS.from_epsg(epsg) if epsg else RioCRS.from_wkt(crs.to_wkt())
 

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sunet.geo.crs import AUTO
+
 __all__ = ["MapConfig", "SuggestConfig"]
 
 
@@ -54,7 +56,7 @@ class MapConfig(BaseModel):
         "... for bundles that do not).",
     )
     crs: str = Field(
-        default="auto",
+        default=AUTO,
         description="Metric CRS of the map: 'auto' = UTM zone of the centre of all districts, "
         "or e.g. 'EPSG:32650'.",
     )

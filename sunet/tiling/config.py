@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sunet.geo.crs import AUTO
+
 if TYPE_CHECKING:
     from sunet.geo.raster import Radiometry
 
@@ -31,7 +33,7 @@ class TileConfig(BaseModel):
     )
     out: Path = Field(description="Output folder of the patch store.")
     crs: str = Field(
-        default="auto",
+        default=AUTO,
         description="Tiling CRS: 'auto' (UTM zone of the scenes) or a metric 'EPSG:NNNN'.",
     )
     gsd: float = Field(
