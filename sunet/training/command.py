@@ -31,11 +31,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 def run(args: argparse.Namespace) -> int:
     from sunet.options import config_from_args
+    from sunet.patch_store import PatchStore
     from sunet.training.config import TrainConfig
-    from sunet.training.trainer import train
 
     fixed = {"replay": None} if args.no_replay else {}
     config: TrainConfig = config_from_args(TrainConfig, args, FLAGS, **fixed)
+    PatchStore(config.patches)  # a missing or broken store is one line now, not after torch loads
+    from sunet.training.trainer import train
+
     path = train(config)
     print(f"model bundle: {path}")
     return 0
