@@ -29,8 +29,9 @@ def run(args: argparse.Namespace) -> int:
 
     from sunet.locks import hold
     from sunet.options import config_from_args
+    from sunet.tiling.assemble import assemble
     from sunet.tiling.config import TileConfig
-    from sunet.tiling.pipeline import assemble, plan_tiling, run_jobs
+    from sunet.tiling.pipeline import plan_tiling, run_jobs
 
     config: TileConfig = config_from_args(TileConfig, args)
     with hold(config.out):  # one writer per store (sunet.locks)
