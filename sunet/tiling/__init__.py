@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from sunet.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from sunet.tiling.assemble import assemble
+    from sunet.tiling.assembly import assemble
     from sunet.tiling.config import TileConfig
     from sunet.tiling.pipeline import TilePlan, plan_tiling, run_jobs, tile
     from sunet.tiling.report import TileReport
@@ -34,7 +34,7 @@ __getattr__, __dir__ = lazy_exports(
     {
         "TileConfig": "sunet.tiling.config",
         "TilePlan": "sunet.tiling.pipeline",
-        "assemble": "sunet.tiling.assemble",
+        "assemble": "sunet.tiling.assembly",
         "plan_tiling": "sunet.tiling.pipeline",
         "run_jobs": "sunet.tiling.pipeline",
         "tile": "sunet.tiling.pipeline",

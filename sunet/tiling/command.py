@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
     from sunet.locks import hold
     from sunet.options import config_from_args
-    from sunet.tiling.assemble import assemble
+    from sunet.tiling.assembly import assemble
     from sunet.tiling.config import TileConfig
     from sunet.tiling.pipeline import plan_tiling, run_jobs
 

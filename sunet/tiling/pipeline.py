@@ -5,7 +5,7 @@ The three steps are separate so that the CLI, :func:`tile` and the Prefect flow 
 1. :func:`plan_tiling` validates every input (one-line errors naming the file), fixes the tiling
    CRS and patch grid, and cuts the work into one picklable :class:`SceneJob` per scene;
 2. :func:`tile_scene` (in ``scene.py``) runs per scene, in any process, and caches its result;
-3. :func:`assemble` (in ``assemble.py``) picks for each cell the scene that covers it best, drops what must be
+3. :func:`assemble` (in ``assembly.py``) picks for each cell the scene that covers it best, drops what must be
    dropped (counting why), splits by spatial blocks, samples, and writes the store.
 """
 
@@ -29,7 +29,7 @@ from sunet.geo.raster import SceneInfo, inspect_scene, scene_footprint
 from sunet.geo.vector import PolygonLayer, read_labels, repair_polygons
 from sunet.hashing import file_hash
 from sunet.locks import hold
-from sunet.tiling.assemble import assemble
+from sunet.tiling.assembly import assemble
 from sunet.tiling.config import TileConfig, expand_scene_paths
 from sunet.tiling.labels import LabelSet
 from sunet.tiling.report import TileReport
