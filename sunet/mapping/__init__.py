@@ -26,8 +26,9 @@ from sunet.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from sunet.mapping.config import MapConfig
-    from sunet.mapping.pipeline import AreaReport, MapReport, map_districts
+    from sunet.mapping.pipeline import map_districts
     from sunet.mapping.predictor import AbundancePredictor, load_predictor
+    from sunet.mapping.report import AreaReport, MapReport
 
 __all__ = [
     "AbundancePredictor",
@@ -42,8 +43,8 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "MapConfig": "sunet.mapping.config",
-        "AreaReport": "sunet.mapping.pipeline",
-        "MapReport": "sunet.mapping.pipeline",
+        "AreaReport": "sunet.mapping.report",
+        "MapReport": "sunet.mapping.report",
         "map_districts": "sunet.mapping.pipeline",
         "AbundancePredictor": "sunet.mapping.predictor",
         "load_predictor": "sunet.mapping.predictor",

@@ -1,0 +1,78 @@
+"""What a mapping run reports: per area (district or city) and for the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sunet.mapping.novelty import SceneNovelty
+
+if TYPE_CHECKING:
+    from sunet.mapping.pipeline import MapPlan
+
+__all__ = ["AreaReport", "MapReport", "map_report"]
+
+
+class AreaReport(BaseModel):
+    """What was mapped for one district (or the city)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="District name (or 'city').")
+    folder: Path = Field(description="Output folder.")
+    cells: int = Field(description="Mapped cells (valid, inside the area).")
+    area_km2: float = Field(description="Mapped area, km2.")
+    shares: dict[str, float] = Field(description="Share of mapped cells per dominant LCZ letter.")
+
+
+class MapReport(BaseModel):
+    """Summary of a mapping run (also what the Prefect flow returns)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    out: Path = Field(description="Output folder.")
+    crs: str = Field(description="Map CRS.")
+    cell_size_m: float = Field(description="Output cell side, metres (stride * gsd).")
+    windows: int = Field(description="Windows planned (covering at least one district cell).")
+    windows_run: int = Field(description="Windows with enough imagery, run through the model.")
+    windows_skipped: int = Field(
+        default=0, description="Windows not run because a base map holds their cells."
+    )
+    batches: int = Field(default=0, description="Model batches of the run (run or read back).")
+    batches_reused: int = Field(
+        default=0, description="Batches read back from resume_dir (left by a crashed run)."
+    )
+    seconds: float = Field(description="Wall time of the inference pass.")
+    city: AreaReport
+    districts: list[AreaReport]
+    scenes: list[SceneNovelty] = Field(
+        default_factory=list,
+        description="How unlike the model's training data each scene looks (empty when the "
+        "model carries no feature profile).",
+    )
+
+
+def map_report(
+    plan: MapPlan,
+    counts: dict[str, float],
+    areas: list[AreaReport],
+    scenes: list[SceneNovelty] | None = None,
+) -> MapReport:
+    """The run's report from :func:`infer_cells`' counts, :func:`write_area`'s reports (city
+    first, as in :attr:`MapPlan.slugs`) and :func:`score_scenes`' scores."""
+    return MapReport(
+        out=plan.out,
+        crs=plan.config.crs,
+        cell_size_m=plan.city.cell_size,
+        windows=int(counts["windows"]),
+        windows_run=int(counts["windows_run"]),
+        windows_skipped=int(counts.get("windows_skipped", 0)),
+        batches=int(counts.get("batches", 0)),
+        batches_reused=int(counts.get("batches_reused", 0)),
+        seconds=float(counts["seconds"]),
+        city=areas[0],
+        districts=areas[1:],
+        scenes=scenes or [],
+    )
