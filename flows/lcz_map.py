@@ -41,8 +41,8 @@ from flows.tile import tile_flow
 from flows.train import metrics_rows, train_model
 from sunet.evaluation.config import AssessConfig
 from sunet.hashing import file_hash
-from sunet.lcz import top_classes
 from sunet.mapping import MapReport
+from sunet.mapping.report import area_table, read_area
 from sunet.operations.provenance import choose_model, labels_key, record_provenance
 from sunet.operations.remap import (
     CHANGES,
@@ -581,27 +581,8 @@ def _map_markdown(city: str, info: dict[str, Any], version: MapVersion) -> str:
         if len(data) <= _QUICKLOOK_MAX_BYTES:
             lines.append(f"![quicklook](data:image/png;base64,{base64.b64encode(data).decode()})")
         lines += ["", f"Quicklook: `{quicklook}`", ""]
-    lines += ["| district | mapped km² | dominant classes |", "|---|---:|---|"]
-    for slug, name in sorted(folders.items(), key=lambda kv: kv[1]):
-        summary = version.path / slug / "summary.csv"
-        lines.append(f"| {name} | {_area_km2(summary)} | {_top_classes(summary)} |")
-    return "\n".join(lines) + "\n"
-
-
-def _read_summary(summary: Path) -> list[dict[str, str]]:
-    import csv
-
-    if not summary.is_file():
-        return []
-    with summary.open(newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def _area_km2(summary: Path) -> str:
-    rows = _read_summary(summary)
-    total = sum(float(r["dominant_area_m2"]) for r in rows)
-    return f"{total / 1e6:.3f}" if rows else "-"
-
-
-def _top_classes(summary: Path) -> str:
-    return top_classes({r["letter"]: float(r["dominant_share"]) for r in _read_summary(summary)})
+    areas = [
+        read_area(version.path / slug, name) or (name, None)
+        for slug, name in sorted(folders.items(), key=lambda kv: kv[1])
+    ]
+    return "\n".join(lines) + "\n" + area_table(areas) + "\n"

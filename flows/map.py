@@ -16,7 +16,6 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.runners import retry_transient
-from sunet.lcz import top_classes
 from sunet.mapping import MapConfig, MapReport
 from sunet.mapping.novelty import SceneNovelty
 from sunet.mapping.pipeline import (
@@ -30,6 +29,7 @@ from sunet.mapping.pipeline import (
     write_area,
     write_record,
 )
+from sunet.mapping.report import area_table
 
 __all__ = ["map_flow"]
 
@@ -84,13 +84,6 @@ def write_record_task(plan: MapPlan, scenes: list[SceneNovelty]) -> Path:
     return write_record(plan, scenes)
 
 
-def _table(report: MapReport) -> str:
-    lines = ["| area | km2 | main classes |", "|---|---|---|"]
-    for area in [report.city, *report.districts]:
-        lines.append(f"| {area.name} | {area.area_km2:.2f} | {top_classes(area.shares)} |")
-    return "\n".join(lines)
-
-
 @flow(name="lcz-map-districts", log_prints=True)
 def map_flow(config: MapConfig) -> MapReport:
     """Map the districts of ``config.districts`` from ``config.scenes`` with ``config.model``."""
@@ -102,7 +95,11 @@ def map_flow(config: MapConfig) -> MapReport:
         areas = [write_area_task(plan, work, slug) for slug in plan.slugs]
     write_record_task(plan, scenes)
     report = map_report(plan, counts, areas, scenes)
-    create_markdown_artifact(_table(report), key="lcz-map-districts", description="LCZ shares")
+    create_markdown_artifact(
+        area_table([report.city, *report.districts]),
+        key="lcz-map-districts",
+        description="LCZ shares",
+    )
     if report.scenes:
         create_table_artifact(
             [s.model_dump() for s in report.scenes],

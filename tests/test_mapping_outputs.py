@@ -223,6 +223,13 @@ def test_summary_shares_and_areas(mapped: Path) -> None:
     by_code = {int(r["code"]): r for r in rows}
     assert int(by_code[2]["dominant_cells"]) == (dom == 2).sum()
     assert float(by_code[2]["dominant_area_m2"]) == pytest.approx((dom == 2).sum() * cell_area)
+    # What reports and artifacts show is read back from this file.
+    from sunet.mapping.report import read_area
+
+    area = read_area(mapped / "old-town", "Old Town")
+    assert area is not None and area.cells == (dom > 0).sum()
+    assert area.area_km2 == pytest.approx((dom > 0).sum() * cell_area / 1e6)
+    assert area.shares["2"] == pytest.approx(float(by_code[2]["dominant_share"]))
 
 
 def test_resolved_config_is_saved_and_reloads(mapped: Path) -> None:
@@ -278,3 +285,17 @@ def test_scenes_are_scaled_as_the_model_was_trained(tmp_path: Path) -> None:
     assert set(np.unique(seen)) <= {0, 255}
     raw = {v for c in (2, 17) for v in lcz_rgb(c)}
     assert not set(np.unique(seen)) & (raw - {0, 255})
+
+
+def test_area_table(tmp_path: Path) -> None:
+    from sunet.mapping.report import AreaReport, area_table, read_area
+
+    areas = [
+        AreaReport(name="A", folder=tmp_path, cells=4, area_km2=0.5, shares={"6": 0.75, "D": 0.25}),
+        ("B", None),
+    ]
+    lines = area_table(areas).splitlines()
+    assert lines[0] == "| area | mapped km² | main classes |"
+    assert lines[2] == "| A | 0.500 | LCZ 6 75%, LCZ D 25% |"
+    assert lines[3] == "| B | - | |"
+    assert read_area(tmp_path / "nowhere", "C") is None

@@ -29,9 +29,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def run(args: argparse.Namespace) -> int:
-    from sunet.lcz import top_classes
     from sunet.mapping import MapConfig, map_districts
     from sunet.mapping.novelty import format_novelty
+    from sunet.mapping.report import area_table
     from sunet.options import config_from_args
 
     config: MapConfig = config_from_args(MapConfig, args, FLAGS)
@@ -43,8 +43,7 @@ def run(args: argparse.Namespace) -> int:
         + f", {report.cell_size_m:g} m cells, "
         f"{report.crs}, {report.seconds:.1f} s"
     )
-    for area in [*report.districts, report.city]:
-        print(f"  {area.folder.name}: {area.area_km2:.2f} km2 ({top_classes(area.shares)})")
+    print(area_table([*report.districts, report.city]))
     for line in format_novelty(report.scenes):
         print(line)
     print(f"wrote {report.out}")

@@ -42,6 +42,7 @@ __all__ = [
     "write_area_products",
 ]
 
+SUMMARY = "summary.csv"  # per class: dominant and abundance-weighted area (sunet.mapping.report)
 OUTPUT_FILES = (
     "lcz_abundance.tif",
     "lcz_abundance.qml",
@@ -52,7 +53,7 @@ OUTPUT_FILES = (
     "lcz_uncertainty.qml",
     "lcz_wudapt_100m.tif",
     "lcz_wudapt_100m.qml",
-    "summary.csv",
+    SUMMARY,
     "quicklook.png",
 )
 # Cell rows per block of the product pass.
@@ -177,7 +178,7 @@ def write_area_products(
 
     cell_area = area.cell_size**2
     mapped = int(dominant_count[1:].sum())
-    shares = _write_summary(out_dir / "summary.csv", dominant_count, abundance_sum, cell_area)
+    shares = _write_summary(out_dir / SUMMARY, dominant_count, abundance_sum, cell_area)
     top = int(np.argmax(abundance_sum)) + 1 if mapped else 1
     write_text_atomic(out_dir / "lcz_abundance.qml", styles.pseudocolor_raster_qml(band=top))
     write_text_atomic(out_dir / "lcz_dominant.qml", styles.paletted_raster_qml())

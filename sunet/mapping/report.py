@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sunet.lcz import top_classes
 from sunet.mapping.novelty import SceneNovelty
+from sunet.mapping.products import SUMMARY
 
 if TYPE_CHECKING:
     from sunet.mapping.pipeline import MapPlan
 
-__all__ = ["AreaReport", "MapReport", "map_report"]
+__all__ = ["AreaReport", "MapReport", "area_table", "map_report", "read_area"]
 
 
 class AreaReport(BaseModel):
@@ -76,3 +80,31 @@ def map_report(
         districts=areas[1:],
         scenes=scenes or [],
     )
+
+
+def read_area(folder: Path, name: str) -> AreaReport | None:
+    """An area's report read back from its output folder's ``summary.csv`` (None without one)."""
+    summary = folder / SUMMARY
+    if not summary.is_file():
+        return None
+    with summary.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return AreaReport(
+        name=name,
+        folder=folder,
+        cells=sum(int(r["dominant_cells"]) for r in rows),
+        area_km2=sum(float(r["dominant_area_m2"]) for r in rows) / 1e6,
+        shares={r["letter"]: float(r["dominant_share"]) for r in rows},
+    )
+
+
+def area_table(areas: Iterable[AreaReport | tuple[str, None]]) -> str:
+    """Markdown table of areas: name, mapped km², main classes (:func:`sunet.lcz.top_classes`);
+    ``(name, None)`` for an area with nothing to show."""
+    lines = ["| area | mapped km² | main classes |", "|---|---:|---|"]
+    for area in areas:
+        if isinstance(area, tuple):
+            lines.append(f"| {area[0]} | - | |")
+        else:
+            lines.append(f"| {area.name} | {area.area_km2:.3f} | {top_classes(area.shares)} |")
+    return "\n".join(lines)
