@@ -7,15 +7,14 @@ widths are its abundances (so abundances and pixels agree exactly).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import xarray as xr
 from shapely.geometry import box
 
 from sunet.lcz import CLASSES, NUM_CLASSES, abundance_columns
+from sunet.patch_store import StoreMeta, write_store
 
 CRS = "EPSG:32650"  # UTM 50N, the tiling CRS for Wuhan
 GSD = 1.0
@@ -114,18 +113,15 @@ def write_patch_store(
         ],
         crs=CRS,
     )
-    ds = xr.Dataset(
-        {"image": (("patch", "band", "y", "x"), images.astype(np.uint8))},
-        coords={"patch": np.arange(n, dtype=np.int64)},
-        attrs={"crs": CRS, "gsd": GSD, "patch_size": size},
+    images = images.astype(np.uint8)
+    meta = StoreMeta.from_attrs({"crs": CRS, "gsd": GSD}, images.shape, path)
+    write_store(
+        path,
+        frame,
+        lambda a, b: images[a:b],
+        meta=meta,
+        shard=64,
+        report={"patches": n},
+        config={"purity_threshold": purity_threshold},
     )
-    ds.to_zarr(
-        path / "patches.zarr",
-        mode="w",
-        encoding={"image": {"chunks": (1, 3, size, size)}},
-        consolidated=False,
-    )
-    (path / "report.json").write_text(json.dumps({"patches": n}))
-    (path / "config.json").write_text(json.dumps({"purity_threshold": purity_threshold}))
-    frame.to_parquet(path / "index.parquet")  # written last: the store is complete
     return path

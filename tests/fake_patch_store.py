@@ -1,4 +1,4 @@
-"""Writes a tiny patch store exactly as docs/DESIGN.md specifies, for training/bundle tests.
+"""Writes a tiny patch store (docs/DESIGN.md "Patch store") for training/bundle tests.
 
 Each class has its own colour, so a model can learn; a mixed patch is split between two classes
 in proportion to its abundances. The grid is a real one: UTM zone 50N (Wuhan), 1 m pixels.
@@ -11,10 +11,10 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import xarray as xr
 from shapely.geometry import box
 
 from sunet.lcz import CLASSES, abundance_columns
+from sunet.patch_store import StoreMeta, write_store
 
 ORIGIN_X, ORIGIN_Y = 230_000.0, 3_380_000.0  # EPSG:32650, central Wuhan
 
@@ -82,20 +82,10 @@ def write_patch_store(
                 "geometry": box(x0, y1 - patch * gsd, x0 + patch * gsd, y1),
             }
         )
-    path.mkdir(parents=True, exist_ok=True)
-    ds = xr.Dataset(
-        {"image": (("patch", "band", "y", "x"), images)},
-        coords={"patch": np.arange(n)},
-        attrs={"crs": "EPSG:32650", "gsd": gsd, "patch_size": patch},
-    )
-    ds.to_zarr(
-        path / "patches.zarr",
-        mode="w",
-        encoding={"image": {"chunks": (1, 3, patch, patch)}},
-        consolidated=False,
-    )
     df = pd.DataFrame(rows)
     for col in abundance_columns():
         df[col] = df[col].astype("float32")
-    gpd.GeoDataFrame(df, geometry="geometry", crs="EPSG:32650").to_parquet(path / "index.parquet")
+    index = gpd.GeoDataFrame(df, geometry="geometry", crs="EPSG:32650")
+    meta = StoreMeta.from_attrs({"crs": "EPSG:32650", "gsd": gsd}, images.shape, path)
+    write_store(path, index, lambda a, b: images[a:b], meta=meta, shard=64, report={}, config={})
     return path
