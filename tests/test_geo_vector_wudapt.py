@@ -77,18 +77,22 @@ def test_folder_names_in_the_forms_users_write(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("folder", "shown"),
-    [("Roads", "'Roads'"), ("LCZ 11", "'LCZ 11'"), ("Dense trees", "'Dense trees'"),
-     ("101 dense trees", "'101 dense trees'")],
+    ("folder", "where", "shown"),
+    [("Roads", "folder 'Roads'", "'Roads'"), ("LCZ 11", "folder 'LCZ 11'", "'LCZ 11'"),
+     ("Dense trees", "folder 'Dense trees'", "'Dense trees'"),
+     ("101 dense trees", "folder '101 dense trees'", "'101 dense trees'"),
+     ("", "placemarks outside named folders", "''")],
 )  # fmt: skip
-def test_an_unknown_folder_class_is_one_line(tmp_path: Path, folder: str, shown: str) -> None:
+def test_an_unknown_folder_class_is_one_line(
+    tmp_path: Path, folder: str, where: str, shown: str
+) -> None:
     areas: dict[str, list[Polygon | MultiPolygon]] = {"LCZ 2": [_square(0)], folder: [_square(1)]}
     path = write_wudapt_kml(tmp_path / "areas.kmz", areas, kmz=True)
     with pytest.raises(UnknownLczValueError) as info:
         read_labels(path, "lcz")
     message = str(info.value)
     assert len(message.splitlines()) == 1
-    assert message.startswith(f"{path} (folder {shown}): unknown LCZ label value(s) {shown};")
+    assert message.startswith(f"{path} ({where}): unknown LCZ label value(s) {shown};")
 
 
 @pytest.mark.parametrize("label_in", ["name", "description"])

@@ -269,9 +269,12 @@ def _class_sources(
     for layer in set(layers):
         chain = _folder_chain(layer, chains)
         named = [f for f in chain if _class_value(f) is not None]
-        # The innermost folder naming a class; else the polygon's own folder, to be reported.
-        folder = named[-1] if named else (chain[-1] if chain else layer)
-        by_layer[layer] = (f"folder {folder!r}", folder, bool(named))
+        if named:  # the innermost folder naming a class
+            by_layer[layer] = (f"folder {named[-1]!r}", named[-1], True)
+        elif chain and chain[-1]:  # the polygon's own folder, to be reported
+            by_layer[layer] = (f"folder {chain[-1]!r}", chain[-1], False)
+        else:  # an unnamed folder or the document: GDAL made the layer's name up
+            by_layer[layer] = ("placemarks outside named folders", "", False)
     if any(named for _, _, named in by_layer.values()):
         return [by_layer[f][:2] for f in layers]
     none = [None] * len(frame)
