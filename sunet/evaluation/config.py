@@ -49,9 +49,13 @@ class AssessConfig(BaseModel):
         description="The map: a `lcz-map map` output folder (its city/), a district folder, or "
         "any GeoTIFF of LCZ codes 1-17 (0 or nodata = unmapped)."
     )
-    reference: Path = Field(description="Reference polygons (any CRS, any vector format).")
+    reference: Path = Field(
+        description="Reference polygons (any CRS, any vector format, WUDAPT KML/KMZ too)."
+    )
     field: str = same_field(TileConfig, "label_field")
-    layer: str | None = Field(default=None, description="Layer of the reference file.")
+    layer: str | None = Field(
+        default=None, description="Layer of the reference file (KML/KMZ: one folder)."
+    )
     out: Path = Field(description="Output folder.")
     bootstrap: int = Field(default=1000, ge=0, description="Bootstrap resamples (0 = none).")
     confidence: float = Field(default=0.95, gt=0, lt=1, description="Interval coverage.")

@@ -24,12 +24,19 @@ class TileConfig(BaseModel):
     scenes: list[Path] = Field(
         description="Scene files, folders (their *.tif/*.tiff/*.jp2/*.img/*.vrt) or glob patterns."
     )
-    labels: Path = Field(description="Label polygons (GeoPackage, shapefile ...), any CRS.")
+    labels: Path = Field(
+        description="Label polygons (GeoPackage, shapefile ..., or WUDAPT training areas as "
+        "KML/KMZ), any CRS."
+    )
     label_field: str = Field(
-        default="lcz", description="Field holding the LCZ label of each polygon."
+        default="lcz",
+        description="Field holding the LCZ label of each polygon; a KML/KMZ without it takes "
+        "the class from its folders, else from the placemark names.",
     )
     label_layer: str | None = Field(
-        default=None, description="Layer of the label file; default: its only layer, or 'labels'."
+        default=None,
+        description="Layer of the label file; default: its only layer, or 'labels' (KML/KMZ: "
+        "one folder; default: all).",
     )
     out: Path = Field(description="Output folder of the patch store.")
     crs: str = Field(
