@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 DEMO_DIR ?= runs/demo
 
-.PHONY: setup test test-slow lint demo bench clean server deploy worker serve stop status run-demo run-wuhan
+.PHONY: setup test test-slow lint demo bench clean server deploy worker serve stop status run-demo run-example run-wuhan
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -91,6 +91,9 @@ status:
 
 run-demo: setup
 	$(PREFECT_ENV) $(BIN)/prefect deployment run lcz-map/demo --watch
+
+run-example: setup
+	$(PREFECT_ENV) $(BIN)/prefect deployment run lcz-map/example --watch
 
 run-wuhan: setup
 	$(PREFECT_ENV) $(BIN)/prefect deployment run lcz-map/wuhan --watch

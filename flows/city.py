@@ -165,8 +165,11 @@ def city_parameters(
     city_file = read_city_file(config_file, flow_fn)
     defaults = flow_defaults(flow_fn)
     merged = dict(passed)
-    base = {**layout_defaults(city_file.path.parent.resolve(), str(passed["city"])),
-            **city_file.parameters}  # fmt: skip
+    layout = layout_defaults(city_file.path.parent.resolve(), str(passed["city"]))
+    if city_file.parameters.get("synthetic") is not None:
+        # A synthetic city supplies what its folder lacks (scenes, labels, districts).
+        layout = {k: v for k, v in layout.items() if k == "out" or Path(v).exists()}
+    base = {**layout, **city_file.parameters}
     for name, value in base.items():
         if _same(passed.get(name), defaults.get(name)):
             merged[name] = value
