@@ -149,3 +149,15 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A temporary Prefect server for the module's flow runs, results stored under tmp."""
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    storage = tmp_path_factory.mktemp("results")
+    with prefect_test_harness(server_startup_timeout=120):
+        with temporary_settings(updates={PREFECT_LOCAL_STORAGE_PATH: storage}):
+            yield

@@ -4,7 +4,6 @@ WUDAPT training areas and GeoJSON districts, and its city file maps it end to en
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,17 +30,6 @@ def test_example_city_file_is_valid_for_the_flow() -> None:
     city = read_city_file(EXAMPLE / "lcz-map.yaml", lcz_map)
     assert city.parameters["labels"] == EXAMPLE / "training_areas.kml"
     assert city.deployment.schedule is None and city.parameters["inbox"] is None
-
-
-@pytest.fixture(scope="module")
-def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    storage = tmp_path_factory.mktemp("results")
-    with prefect_test_harness(server_startup_timeout=120):
-        with temporary_settings(updates={PREFECT_LOCAL_STORAGE_PATH: storage}):
-            yield
 
 
 @pytest.mark.slow

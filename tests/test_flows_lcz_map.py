@@ -8,7 +8,6 @@ a rerun with nothing new publishes nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +17,6 @@ from mapping_fixtures import LEFT, TOP, random_bundle, split_scene, write_distri
 import sunet.operations.remap as remap_module
 from sunet.operations.remap import MapOptions
 from sunet.operations.versions import latest_version
-
-
-@pytest.fixture(scope="module")
-def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    storage = tmp_path_factory.mktemp("results")
-    with prefect_test_harness(server_startup_timeout=120):
-        with temporary_settings(updates={PREFECT_LOCAL_STORAGE_PATH: storage}):
-            yield
 
 
 @pytest.mark.slow
