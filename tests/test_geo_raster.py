@@ -11,6 +11,7 @@ import rasterio
 from affine import Affine
 from pyproj import CRS, Transformer
 from rasterio.enums import ColorInterp
+from rasterio.warp import transform_bounds
 from shapely.geometry import Point
 
 from sunet.geo.grid import PatchGrid, window_transform
@@ -225,3 +226,51 @@ def test_windows_on_the_scene_grid_read_the_same_as_the_warp(
             np.testing.assert_array_equal(valid, valid_w)
             np.testing.assert_array_equal(image, image_w)
         assert not direct[0][1][:5].any() and not direct[0][1][:, :10].any()  # off the scene
+
+
+@pytest.mark.parametrize("nodata", [None, 0])
+def test_the_alpha_band_of_an_rgba_scene_is_its_validity_mask(
+    tmp_path: Path,
+    write_scene: Callable[..., Path],
+    make_texture: Callable[..., np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
+    nodata: int | None,
+) -> None:
+    # As exporters write them: EPSG:3857, an alpha band, and often nodata 0 declared as well.
+    x, y = Transformer.from_crs(4326, 3857, always_xy=True).transform(*WUHAN_LONLAT)
+    t = Affine(1.16, 0, x, 0, -1.16, y)
+    rgba = np.concatenate([make_texture(64), np.full((1, 64, 64), 255, np.uint8)])
+    rgba[3, :, :24] = 0  # transparent west part
+    rgba[:3, 40:, 40:] = 0  # black but opaque: data, though it equals the nodata value
+    path = write_scene(tmp_path / "rgba.tif", crs="EPSG:3857", transform=t, data=rgba,
+                       nodata=nodata, photometric="RGB", alpha="YES")  # fmt: skip
+    info = inspect_scene(path)
+    assert info.valid_window[0] >= 22  # the box around the opaque part
+    # A UTM window around the whole raster, transparent part included.
+    left, bottom, right, top = transform_bounds("EPSG:3857", UTM50N, *info.bounds)
+    transform = window_transform(np.floor(left) - 4, np.ceil(top) + 4, 1.0)
+    width, height = int(right - left) + 9, int(top - bottom) + 9
+    for bands in [(1, 2, 3), (3, 2, 1)]:  # as --bands 3 2 1 reads them
+        image, valid = read_reprojected(info, UTM50N, transform, width, height, bands=bands)
+        assert valid.mean() > 0.3
+        assert (image[:, ~valid] == 0).all()
+        # Where alpha is 0 nothing is valid; where it is 255, black pixels are.
+        to_utm = Transformer.from_crs(3857, UTM50N, always_xy=True)
+        ux, uy = to_utm.transform(*(t @ (10, 32)))
+        r, c = int((transform.f - uy) // 1), int((ux - transform.c) // 1)
+        assert not valid[r, c]
+        ux, uy = to_utm.transform(*(t @ (52, 52)))
+        r, c = int((transform.f - uy) // 1), int((ux - transform.c) // 1)
+        assert valid[r, c] and (image[:, r, c] == 0).all()
+    # On the scene's own grid (direct read) the alpha band decides the same way.
+    with open_scene(info) as scene:
+        direct = scene.read(CRS.from_epsg(3857), t, 64, 64)
+    monkeypatch.setattr("sunet.geo.raster._grid_offset", lambda *_: None)  # force the warp
+    with open_scene(info) as scene:
+        warped = scene.read(CRS.from_epsg(3857), t, 64, 64)
+    np.testing.assert_array_equal(direct[1], warped[1])
+    np.testing.assert_array_equal(direct[1], rgba[3] > 0)
+    assert info.alpha == 4
+    with pytest.raises(ValueError, match="band 4 is the alpha band") as err:
+        read_reprojected(info, UTM50N, transform, 8, 8, bands=(1, 2, 4))
+    assert "rgba.tif" in str(err.value) and "\n" not in str(err.value)

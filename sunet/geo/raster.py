@@ -4,9 +4,11 @@ reprojected read of any target-grid window.
 Reading goes through a rasterio ``WarpedVRT`` onto the caller's pixel grid (bilinear), so a scene
 of any CRS, pixel size or rotation can be read window by window without a mosaic in memory.
 Validity always comes from an alpha band of the warped dataset, which GDAL derives from the source's
-nodata value, alpha band or internal mask (whichever it has), and which is 0 outside the source
-footprint; pixel values therefore never decide validity by themselves, and nodata never reads as
-data. A source with none of the three counts as valid wherever it has pixels.
+nodata value or internal mask, and which is 0 outside the source footprint; a source with an alpha
+band of its own has that band warped instead, and then its alpha alone decides (a nodata value it
+also declares is ignored: see :class:`SceneReader`). Pixel values therefore never decide validity
+by themselves, and nodata never reads as data. A source with neither counts as valid wherever it
+has pixels.
 
 Scaling to uint8 (the default :class:`Radiometry`):
   * uint8 data is passed through unchanged;
@@ -43,7 +45,7 @@ from affine import Affine
 from pydantic import BaseModel, ConfigDict, Field
 from pyproj import CRS, Transformer
 from rasterio.crs import CRS as RioCRS
-from rasterio.enums import MaskFlags, Resampling
+from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import RasterioError
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
@@ -97,6 +99,8 @@ class SceneInfo:
         bounds: ``(left, bottom, right, top)`` of the whole raster in the scene CRS.
         valid_window: ``(col_off, row_off, width, height)`` in pixels of the box around the
             scene's valid data (the whole raster if it has no nodata/alpha/mask).
+        alpha: 1-based index of the alpha band (the validity mask, never read as data), or
+            ``None``.
     """
 
     path: Path
@@ -109,6 +113,7 @@ class SceneInfo:
     nodata: float | None
     bounds: tuple[float, float, float, float]
     valid_window: tuple[int, int, int, int]
+    alpha: int | None = None
 
     @property
     def name(self) -> str:
@@ -144,8 +149,27 @@ def _error(path: Path, problem: str, err: BaseException | None = None) -> ValueE
     return ValueError(f"{path}: {problem}{detail}")
 
 
-def _has_alpha(src: rasterio.DatasetReader) -> bool:
-    return any(MaskFlags.alpha in flags for flags in src.mask_flag_enums)
+def _alpha_band(src: rasterio.DatasetReader) -> int | None:
+    """The last band GDAL labels alpha, as rasterio's ``WarpedVRT`` finds it (GDAL's mask flags
+    would miss it when a nodata value is declared too, or beside more than three bands)."""
+    alpha = [
+        i for i, ci in zip(src.indexes, src.colorinterp, strict=True) if ci == ColorInterp.alpha
+    ]
+    return alpha[-1] if alpha else None
+
+
+def _validity(
+    src: rasterio.DatasetReader,
+    alpha: int | None,
+    window: Window | None = None,
+    out_shape: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """bool ``(H, W)``: True where the scene has data. An alpha band decides alone (> 0), as it
+    does in the warp; otherwise GDAL's dataset mask (nodata, internal mask), which, like the
+    warp's alpha, counts a pixel as nodata only where every band is nodata."""
+    if alpha is not None:
+        return src.read(alpha, window=window, out_shape=out_shape) > 0
+    return src.dataset_mask(window=window, out_shape=out_shape) > 0
 
 
 def _decimated_shape(width: int, height: int) -> tuple[int, int]:
@@ -180,8 +204,9 @@ def inspect_scene(path: str | Path, *, min_extent_m: float | None = None) -> Sce
                 raise _error(path, "scene has a CRS but no geotransform")
             if src.width < 2 or src.height < 2:
                 raise _error(path, f"scene is only {src.width}x{src.height} px")
+            alpha = _alpha_band(src)
             shape = _decimated_shape(src.width, src.height)
-            mask = src.dataset_mask(out_shape=shape)
+            mask = _validity(src, alpha, out_shape=shape)
             # Read the last block too: a decimated read may skip the final rows of a file.
             bh, bw = src.block_shapes[0]
             last = Window(
@@ -199,6 +224,7 @@ def inspect_scene(path: str | Path, *, min_extent_m: float | None = None) -> Sce
                 nodata=src.nodata,
                 bounds=tuple(src.bounds),
                 valid_window=_valid_window(mask, src.width, src.height, path),
+                alpha=alpha,
             )
     except ValueError:
         raise
@@ -271,7 +297,7 @@ def scene_stretch(
     try:
         with rasterio.open(info.path) as src:
             data = src.read(list(bands), out_shape=(len(bands), *shape), masked=True)
-            valid = src.dataset_mask(out_shape=shape) > 0
+            valid = _validity(src, info.alpha, out_shape=shape)
     except RasterioError as e:
         raise _error(info.path, "read failed", e) from e
     low, high = [], []
@@ -323,6 +349,12 @@ def _check_bands(info: SceneInfo, bands: Sequence[int]) -> None:
     bad = [b for b in bands if not 1 <= b <= info.count]
     if bad or len(bands) == 0:
         raise _error(info.path, f"has {info.count} band(s); cannot read bands {tuple(bands)}")
+    if info.alpha in bands:
+        raise _error(
+            info.path,
+            f"band {info.alpha} is the alpha band (which pixels are valid), not image data; "
+            f"cannot read bands {tuple(bands)}",
+        )
 
 
 class SceneReader:
@@ -336,9 +368,8 @@ class SceneReader:
 
     A window already on the scene's own pixel grid (same CRS, same north-up pixel size, whole-
     pixel offset) is read directly instead: bilinear sampling at the source's own pixel centres
-    returns the source pixels, and the dataset mask (which, like the warp's alpha, counts a pixel
-    as nodata only where every band is nodata) gives the same validity, so the result is the
-    warp's without its cost.
+    returns the source pixels, and the source's alpha band or dataset mask gives the same
+    validity as the warp's alpha, so the result is the warp's without its cost.
     """
 
     def __init__(
@@ -352,9 +383,21 @@ class SceneReader:
         self._src = src
         self._bands = bands
         self._scaling = scaling
-        # A source alpha band is carried over by GDAL; otherwise one is added, derived from
-        # nodata / the internal mask / the footprint.
-        self._add_alpha = not _has_alpha(src)
+        # Validity in the warp: a source alpha band is warped with the bands (rasterio finds it
+        # by its colour interpretation and makes it GDAL's source alpha), and read back at its own
+        # index; without one, an alpha band is added after the bands, derived from nodata / the
+        # internal mask / the footprint. The two cannot be combined: GDAL refuses to add an alpha
+        # band to a source that has one.
+        #
+        # A source with an alpha band that also declares a nodata value (exporters stamp nodata 0
+        # on RGBA files as the fill of transparent pixels) has its nodata ignored: the alpha band
+        # is the per-pixel statement of validity, a genuinely black pixel under opaque alpha is
+        # data, and this is the validity inspect_scene and the direct read take from the alpha
+        # band too. Passing the nodata on to the warp would add a second, conflicting mask.
+        self._alpha = info.alpha
+        self._src_nodata: dict[str, None] = (
+            {"src_nodata": None, "nodata": None} if info.alpha else {}
+        )
         # The last target CRS seen and what it implies: hashing a pyproj CRS exports its WKT
         # (~0.3 ms), too much to repeat for every cell of a scene.
         self._crs_seen: CRS | None = None
@@ -397,9 +440,11 @@ class SceneReader:
             width=width,
             height=height,
             resampling=Resampling.bilinear,
-            add_alpha=self._add_alpha,
+            add_alpha=self._alpha is None,
+            **self._src_nodata,
         ) as vrt:
-            data = vrt.read([*self._bands, vrt.count])  # the alpha band is always last
+            # The source's own alpha band keeps its index; an added one comes after the bands.
+            data = vrt.read([*self._bands, self._alpha or vrt.count])
         return data[:-1], data[-1] > 0
 
     def _direct(
@@ -416,7 +461,7 @@ class SceneReader:
             window = Window(c0, r0, c1 - c0, r1 - r0)
             inside = np.s_[r0 - row : r1 - row, c0 - col : c1 - col]
             image[(slice(None), *inside)] = self._src.read(self._bands, window=window)
-            valid[inside] = self._src.dataset_mask(window=window) > 0
+            valid[inside] = _validity(self._src, self._alpha, window=window)
         return image, valid
 
 
