@@ -30,14 +30,20 @@ from sunet.geo.crs import crs_name, resolve_crs
 from sunet.geo.grid import PatchGrid
 from sunet.geo.raster import SceneInfo, inspect_scene, scene_footprint
 from sunet.geo.vector import PolygonLayer, read_labels, repair_polygons
-from sunet.hashing import file_hash
 from sunet.lcz import CLASSES, abundance_columns
 from sunet.locks import hold
 from sunet.patch_store import INDEX_COLUMNS, SPLITS, StoreMeta, write_store
 from sunet.tiling.config import TileConfig, expand_scene_paths
 from sunet.tiling.labels import LabelSet, abundances
 from sunet.tiling.report import TileReport
-from sunet.tiling.scene import CellStatus, SceneCache, SceneJob, job_key, tile_scene
+from sunet.tiling.scene import (
+    CellStatus,
+    SceneCache,
+    SceneJob,
+    job_key,
+    scene_digest,
+    tile_scene,
+)
 from sunet.tiling.split import assign_blocks, block_ids, sample_kinds
 
 __all__ = ["TilePlan", "assemble", "plan_tiling", "run_jobs", "tile"]
@@ -90,7 +96,9 @@ def plan_tiling(config: TileConfig) -> TilePlan:
             )
         stems[p.stem] = p
     labels = read_labels(config.labels, config.label_field, config.label_layer)
-    scenes = [inspect_scene(p, min_extent_m=config.cell_size) for p in paths]
+    scenes = [
+        inspect_scene(p, min_extent_m=config.cell_size, scene_crs=config.scene_crs) for p in paths
+    ]
     for info in scenes:
         if max(config.bands) > info.count:
             raise ValueError(
@@ -168,7 +176,7 @@ def _scene_job(
         min_labelled=config.min_labelled,
         max_nodata=config.max_nodata,
         cache_root=config.out / ".cache",
-        key=job_key(file_hash(info.path, "blake2b", digest_size=16), settings, near.digest()),
+        key=job_key(scene_digest(info), settings, near.digest()),
     )
     return job, cells
 
