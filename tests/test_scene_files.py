@@ -6,7 +6,9 @@ VRT mosaics; a folder of all of these is tiled, mapped and ingested alike.
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -209,3 +211,80 @@ def test_a_new_world_file_or_scene_crs_is_a_new_tiling_cache_entry(
     lines[4] = str(float(lines[4]) + 10.0)  # the same pixels, 10 m further east
     (tmp_path / "noprj.pgw").write_text("\n".join(lines) + "\n")
     assert scene_digest(inspect_scene(png, scene_crs="EPSG:3857")) != before
+
+
+def test_the_inbox_takes_exports_with_their_sidecars(mixed: Path, tmp_path: Path) -> None:
+    from sunet.operations.inbox import ingest_inbox, pending_scenes, scan_scenes
+
+    inbox, scenes = tmp_path / "inbox", tmp_path / "scenes"
+    shutil.copytree(mixed, inbox)
+    bad = inbox / "zero.jpg"
+    shutil.copyfile(inbox / "export.jpg", bad)
+    (inbox / "zero.jgw").write_text("0.5\n0\n0\n0\n1\n2\n")  # a zero pixel size
+    old = time.time() - 600
+    for f in inbox.iterdir():
+        os.utime(f, (old, old))
+    result = ingest_inbox(inbox, scenes, settle_seconds=60, scene_crs="EPSG:3857")
+
+    assert sorted(p.name for p in result.accepted) == [
+        "export.jpg", "mosaic.vrt", "noprj.png", "rgba.tif", "turned.png"
+    ]  # fmt: skip
+    # Each scene came with its sidecars or tiles; what is not a scene stayed.
+    assert sorted(p.name for p in scenes.iterdir()) == sorted(
+        ["export.jpg", "export.jgw", "export.prj", "mosaic.vrt", "mosaic_0.tif", "mosaic_1.tif",
+         "noprj.png", "noprj.pgw", "rgba.tif", "turned.png", "turned.pgw", "turned.prj"]
+    )  # fmt: skip
+    [(rejected, reason)] = result.rejected
+    assert rejected.name == "zero.jpg" and "zero pixel size" in reason and "\n" not in reason
+    assert (inbox / "rejected" / "zero.jgw").is_file()
+    assert sorted(p.name for p in inbox.iterdir()) == ["preview.png", "rejected"]
+
+    manifest = scan_scenes(scenes, "EPSG:32650", scene_crs="EPSG:3857")
+    assert sorted(manifest.scenes) == sorted(p.name for p in result.accepted)
+    assert pending_scenes(scenes, manifest, None, settle_seconds=0) == []
+    # A new world file moves the scene: that is a change of the scene, its image bytes alike.
+    wld = scenes / "noprj.pgw"
+    lines = wld.read_text().splitlines()
+    lines[4] = str(float(lines[4]) + 10.0)
+    wld.write_text("\n".join(lines) + "\n")
+    assert pending_scenes(scenes, manifest, None, settle_seconds=0) == ["noprj.png"]
+    # Without scene_crs the PNG without .prj cannot be placed: rejected, in one line.
+    again = tmp_path / "inbox2"
+    again.mkdir()
+    for f in ("noprj.png", "noprj.pgw"):
+        shutil.copyfile(mixed / f, again / f)
+        os.utime(again / f, (old, old))
+    [(rejected, reason)] = ingest_inbox(again, tmp_path / "s2", settle_seconds=60).rejected
+    assert "noprj.png" in reason and "no CRS" in reason and "--scene-crs" in reason
+    assert sorted(p.name for p in (again / "rejected").iterdir()) == [
+        "noprj.pgw", "noprj.png", "noprj.png.error.txt"
+    ]  # fmt: skip
+
+
+def test_a_remap_takes_scene_crs_from_its_mapping_options(
+    mixed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sunet.cli import main
+    from sunet.operations.config import RemapConfig
+    from sunet.operations.remap import map_version, plan_remap
+
+    for command in ("tile", "map", "remap"):  # one field, every command's option
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "--scene-crs" in capsys.readouterr().out, command
+    districts = write_districts(
+        tmp_path / "districts.gpkg", {n: _box(x, margin=32) for n, (_, x) in FORMATS.items()}
+    )
+    (tmp_path / "model.safetensors").write_bytes(b"stands in: the predictor is passed")
+    config = RemapConfig(out=tmp_path / "maps", scenes_dir=mixed, districts=districts,
+                         model=tmp_path / "model.safetensors",
+                         mapping={"scene_crs": "EPSG:3857", "progress": False,
+                                  "novelty_windows": 0})  # fmt: skip
+    plan = plan_remap(config)
+    assert sorted(plan.manifest.scenes) == sorted(p.name for p in scene_files_in(mixed))
+    palette = {code: lcz_rgb(code) for code, _ in FORMATS.values()}
+    (tmp_path / "v1").mkdir()
+    report = map_version(plan, tmp_path / "v1", predictor=ColourPredictor(palette))
+    assert report.windows_run > 0
+    saved = (tmp_path / "v1" / "config.json").read_text()
+    assert '"scene_crs": "EPSG:3857"' in saved
