@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["canonical_json", "file_hash", "hasher", "record_hash"]
+__all__ = ["canonical_json", "file_hash", "files_hash", "hasher", "record_hash"]
 
 
 def hasher(algorithm: str = "sha256", digest_size: int | None = None) -> hashlib._Hash:
@@ -34,6 +35,20 @@ def file_hash(
     with open(path, "rb") as f:
         digest = hashlib.file_digest(f, lambda: hasher(algorithm, digest_size)).hexdigest()
     return f"{algorithm}:{digest}" if tagged else digest
+
+
+def files_hash(
+    paths: Sequence[str | os.PathLike[str]],
+    algorithm: str = "sha256",
+    *,
+    digest_size: int | None = None,
+) -> str:
+    """Hex hash of what a group of files holds, in order: the :func:`file_hash` of a single file
+    (so a one-file scene keeps the hash it always had), else the hash of their hashes."""
+    if len(paths) == 1:
+        return file_hash(paths[0], algorithm, digest_size=digest_size)
+    hashes = [file_hash(p, algorithm, digest_size=digest_size) for p in paths]
+    return record_hash(hashes, algorithm, digest_size=digest_size)
 
 
 def canonical_json(record: Any) -> str:

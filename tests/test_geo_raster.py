@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from earth_exports import write_jpeg_export, write_png_export, write_vrt_mosaic
 from pyproj import CRS, Transformer
 from rasterio.enums import ColorInterp
+from rasterio.warp import transform_bounds
 from shapely.geometry import Point
 
 from sunet.geo.grid import PatchGrid, window_transform
@@ -225,3 +228,168 @@ def test_windows_on_the_scene_grid_read_the_same_as_the_warp(
             np.testing.assert_array_equal(valid, valid_w)
             np.testing.assert_array_equal(image, image_w)
         assert not direct[0][1][:5].any() and not direct[0][1][:, :10].any()  # off the scene
+
+
+@pytest.mark.parametrize("nodata", [None, 0])
+def test_the_alpha_band_of_an_rgba_scene_is_its_validity_mask(
+    tmp_path: Path,
+    write_scene: Callable[..., Path],
+    make_texture: Callable[..., np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
+    nodata: int | None,
+) -> None:
+    # As exporters write them: EPSG:3857, an alpha band, and often nodata 0 declared as well.
+    x, y = Transformer.from_crs(4326, 3857, always_xy=True).transform(*WUHAN_LONLAT)
+    t = Affine(1.16, 0, x, 0, -1.16, y)
+    rgba = np.concatenate([make_texture(64), np.full((1, 64, 64), 255, np.uint8)])
+    rgba[3, :, :24] = 0  # transparent west part
+    rgba[:3, 40:, 40:] = 0  # black but opaque: data, though it equals the nodata value
+    path = write_scene(tmp_path / "rgba.tif", crs="EPSG:3857", transform=t, data=rgba,
+                       nodata=nodata, photometric="RGB", alpha="YES")  # fmt: skip
+    info = inspect_scene(path)
+    assert info.valid_window[0] >= 22  # the box around the opaque part
+    # A UTM window around the whole raster, transparent part included.
+    left, bottom, right, top = transform_bounds("EPSG:3857", UTM50N, *info.bounds)
+    transform = window_transform(np.floor(left) - 4, np.ceil(top) + 4, 1.0)
+    width, height = int(right - left) + 9, int(top - bottom) + 9
+    for bands in [(1, 2, 3), (3, 2, 1)]:  # as --bands 3 2 1 reads them
+        image, valid = read_reprojected(info, UTM50N, transform, width, height, bands=bands)
+        assert valid.mean() > 0.3
+        assert (image[:, ~valid] == 0).all()
+        # Where alpha is 0 nothing is valid; where it is 255, black pixels are.
+        to_utm = Transformer.from_crs(3857, UTM50N, always_xy=True)
+        ux, uy = to_utm.transform(*(t @ (10, 32)))
+        r, c = int((transform.f - uy) // 1), int((ux - transform.c) // 1)
+        assert not valid[r, c]
+        ux, uy = to_utm.transform(*(t @ (52, 52)))
+        r, c = int((transform.f - uy) // 1), int((ux - transform.c) // 1)
+        assert valid[r, c] and (image[:, r, c] == 0).all()
+    # On the scene's own grid (direct read) the alpha band decides the same way.
+    with open_scene(info) as scene:
+        direct = scene.read(CRS.from_epsg(3857), t, 64, 64)
+    monkeypatch.setattr("sunet.geo.raster._grid_offset", lambda *_: None)  # force the warp
+    with open_scene(info) as scene:
+        warped = scene.read(CRS.from_epsg(3857), t, 64, 64)
+    np.testing.assert_array_equal(direct[1], warped[1])
+    np.testing.assert_array_equal(direct[1], rgba[3] > 0)
+    assert info.alpha == 4
+    with pytest.raises(ValueError, match="band 4 is the alpha band") as err:
+        read_reprojected(info, UTM50N, transform, 8, 8, bands=(1, 2, 4))
+    assert "rgba.tif" in str(err.value) and "\n" not in str(err.value)
+
+
+# A small area near Wuhan (degrees): about 96 x 89 m.
+EXPORT_AREA = (114.2990, 30.5890, 114.3000, 30.5898)
+
+
+def _utm_window(info_bounds: tuple[float, ...], src_crs: object) -> tuple[Affine, int, int]:
+    """A 1 m UTM window around a scene's whole raster, 4 m of margin."""
+    left, bottom, right, top = transform_bounds(src_crs, UTM50N, *info_bounds)
+    t = window_transform(float(np.floor(left)) - 4, float(np.ceil(top)) + 4, 1.0)
+    return t, int(right - left) + 9, int(top - bottom) + 9
+
+
+def test_a_png_export_reads_as_the_same_pixels_in_a_geotiff(
+    tmp_path: Path, write_scene: Callable[..., Path]
+) -> None:
+    png = write_png_export(tmp_path / "export.png", EXPORT_AREA, seed=2)
+    with rasterio.open(png) as src:
+        pixels, transform = src.read(), src.transform
+    tif = write_scene(tmp_path / "same.tif", crs="EPSG:3857", transform=transform, data=pixels)
+    a, b = inspect_scene(png), inspect_scene(tif)
+    assert a.crs == CRS.from_epsg(3857) and not a.crs_assigned
+    assert a.transform == b.transform and a.valid_window == b.valid_window
+    assert a.companions == (tmp_path / "export.pgw", tmp_path / "export.prj")
+    window = _utm_window(b.bounds, "EPSG:3857")
+    np.testing.assert_array_equal(read_reprojected(a, UTM50N, *window)[0],
+                                  read_reprojected(b, UTM50N, *window)[0])  # fmt: skip
+    # A JPEG of the same area: the same place, pixels up to JPEG's loss.
+    jpg = write_jpeg_export(tmp_path / "export.jpg", EXPORT_AREA, image=pixels)
+    c = inspect_scene(jpg)
+    assert c.transform.almost_equals(a.transform) and c.crs == a.crs
+    image_c, valid_c = read_reprojected(c, UTM50N, *window)
+    image_b, valid_b = read_reprojected(b, UTM50N, *window)
+    np.testing.assert_array_equal(valid_c, valid_b)
+    assert np.abs(image_c.astype(int) - image_b).mean() < 4
+
+
+def test_the_crs_of_an_export_comes_from_beside_it_or_else_scene_crs(tmp_path: Path) -> None:
+    png = write_png_export(tmp_path / "export.png", EXPORT_AREA, prj=False)
+    with pytest.raises(ValueError, match="no CRS .*--scene-crs") as err:
+        inspect_scene(png)
+    assert "export.png" in str(err.value) and "\n" not in str(err.value)
+    given = inspect_scene(png, scene_crs="EPSG:3857")
+    assert given.crs == CRS.from_epsg(3857) and given.crs_assigned
+    image, valid = read_reprojected(given, UTM50N, *_utm_window(given.bounds, "EPSG:3857"))
+    assert valid.mean() > 0.8
+    # GDAL's .aux.xml carries a CRS too.
+    (tmp_path / "export.png.aux.xml").write_text(
+        f"<PAMDataset><SRS>{escape(CRS.from_epsg(3857).to_wkt('WKT1_GDAL'))}</SRS></PAMDataset>"
+    )
+    own = inspect_scene(png)
+    assert own.crs == CRS.from_epsg(3857) and not own.crs_assigned
+    # A scene's own CRS is never overridden by scene_crs.
+    assert inspect_scene(png, scene_crs="EPSG:4326").crs == CRS.from_epsg(3857)
+    other = write_png_export(tmp_path / "other.png", EXPORT_AREA, prj=False)
+    with pytest.raises(ValueError, match="--scene-crs 'EPSG:0': not a known CRS"):
+        inspect_scene(other, scene_crs="EPSG:0")
+
+
+def test_a_rotated_world_file_puts_each_pixel_in_its_place(tmp_path: Path) -> None:
+    # The pipeline reads any affine transform through GDAL's warp, rotation included.
+    size = 96
+    image = np.full((3, size, size), 60, np.uint8)
+    r, c = 30, 61
+    image[:, r - 1 : r + 2, c - 1 : c + 2] = 250
+    png = write_png_export(tmp_path / "turned.png", EXPORT_AREA, image=image, rotation_deg=20)
+    info = inspect_scene(png)
+    assert info.transform.b != 0 and info.transform.d != 0
+    x, y = info.transform @ (c + 0.5, r + 0.5)
+    ux, uy = Transformer.from_crs(3857, UTM50N, always_xy=True).transform(x, y)
+    left, top = np.floor(ux) - 20.0, np.ceil(uy) + 20.0
+    read, valid = read_reprojected(info, UTM50N, window_transform(left, top, 1.0), 40, 40)
+    assert valid.all()
+    peak = np.unravel_index(np.argmax(read.astype(int).sum(axis=0)), (40, 40))
+    assert abs(peak[0] - int(top - uy)) <= 1 and abs(peak[1] - int(ux - left)) <= 1
+    # The footprint is the turned raster, not its bounding box.
+    fp = scene_footprint(info, CRS.from_epsg(3857))
+    assert fp.area == pytest.approx(abs(info.transform.determinant) * size * size, rel=1e-3)
+
+
+def test_a_vrt_mosaic_reads_as_its_tiles_with_gaps_as_nodata(
+    tmp_path: Path, write_scene: Callable[..., Path], make_texture: Callable[..., np.ndarray]
+) -> None:
+    data = make_texture(64)
+    west = write_scene(tmp_path / "tiles" / "w.tif", crs=UTM50N, nodata=0, data=data[:, :, :24],
+                       transform=window_transform(500_000.0, 3_400_000.0, 1.0))  # fmt: skip
+    east = write_scene(tmp_path / "tiles" / "e.tif", crs=UTM50N, nodata=0, data=data[:, :, 32:],
+                       transform=window_transform(500_032.0, 3_400_000.0, 1.0))  # fmt: skip
+    vrt = write_vrt_mosaic(tmp_path / "mosaic.vrt", [west, east])
+    info = inspect_scene(vrt)
+    assert (info.width, info.height) == (64, 64)
+    assert set(info.companions) == {west, east}
+    image, valid = read_reprojected(info, UTM50N, window_transform(500_000.0, 3_400_000.0, 1.0),
+                                    64, 64)  # fmt: skip
+    assert valid[:, :24].all() and not valid[:, 24:32].any() and valid[:, 32:].all()
+    np.testing.assert_array_equal(image[:, valid], data[:, valid])
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+def test_bad_georeferencing_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    good = write_jpeg_export(tmp_path / "good.jpg", EXPORT_AREA)
+    worlds = {"nowld.jpg": None, "zero.jpg": "0.5\n0\n0\n0\n1\n2\n",
+              "short.jpg": "0.5\n0\n0\n-0.5\n", "parallel.jpg": "0.5\n0.5\n0.5\n0.5\n1\n2\n"}  # fmt: skip
+    for name, world in worlds.items():
+        (tmp_path / name).write_bytes(good.read_bytes())
+        if world is not None:
+            (tmp_path / name).with_suffix(".jgw").write_text(world)
+    cases = {"nowld.jpg": "no georeferencing: no world file", "zero.jpg": "zero pixel size",
+             "short.jpg": "short.jgw is not six numbers", "parallel.jpg": "zero pixel size"}  # fmt: skip
+    (tmp_path / "badprj.jpg").write_bytes(good.read_bytes())
+    (tmp_path / "badprj.jgw").write_bytes((tmp_path / "good.jgw").read_bytes())
+    (tmp_path / "badprj.prj").write_text("Google Earth")
+    cases["badprj.jpg"] = "badprj.prj: not a known CRS"
+    for name, problem in cases.items():
+        with pytest.raises(ValueError, match=problem) as err:
+            inspect_scene(tmp_path / name)
+        assert name.split(".")[0] in str(err.value) and "\n" not in str(err.value)

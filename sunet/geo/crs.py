@@ -15,7 +15,17 @@ from pyproj import CRS
 if TYPE_CHECKING:  # GDAL is loaded only where a rasterio CRS is made
     from rasterio.crs import CRS as RioCRS
 
-__all__ = ["AUTO", "crs_name", "from_rasterio", "resolve_crs", "same_crs", "to_rasterio", "utm_crs"]
+__all__ = [
+    "AUTO",
+    "crs_name",
+    "from_rasterio",
+    "known_crs",
+    "parse_crs",
+    "resolve_crs",
+    "same_crs",
+    "to_rasterio",
+    "utm_crs",
+]
 
 
 # The CRS spec that means "the UTM zone of the data" (the default of every stage's `crs`).
@@ -26,6 +36,33 @@ def crs_name(crs: CRS) -> str:
     """A CRS as recorded in files: ``"EPSG:NNNN"`` when it has an EPSG code, else its WKT."""
     epsg = crs.to_epsg()
     return f"EPSG:{epsg}" if epsg else crs.to_wkt()
+
+
+def parse_crs(text: str) -> CRS:
+    """Any CRS text pyproj reads: ``"EPSG:3857"``, OGC or ESRI WKT (a ``.prj`` file), a PROJ string.
+
+    Raises:
+        ValueError: ``"not a known CRS"`` (one line; the caller names where the text came from).
+    """
+    try:
+        return CRS.from_user_input(text.strip())
+    except Exception as e:  # pyproj raises CRSError, whose text is long; keep the message one line
+        raise ValueError("not a known CRS") from e
+
+
+def known_crs(text: str | None) -> str | None:
+    """``text`` unchanged if it is a CRS :func:`parse_crs` reads (or ``None``), for a config
+    field's validator.
+
+    Raises:
+        ValueError: ``"'text' is not a known CRS"``.
+    """
+    if text is not None:
+        try:
+            parse_crs(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a known CRS") from None
+    return text
 
 
 def utm_crs(lon: float, lat: float) -> CRS:
@@ -55,9 +92,9 @@ def resolve_crs(spec: str, lonlat_bounds: tuple[float, float, float, float]) -> 
         west, south, east, north = lonlat_bounds
         return utm_crs((west + east) / 2.0, (south + north) / 2.0)
     try:
-        crs = CRS.from_user_input(spec)
-    except Exception as e:  # pyproj raises CRSError, whose text is long; keep the message one line
-        raise ValueError(f"--crs {spec!r}: not a known CRS") from e
+        crs = parse_crs(spec)
+    except ValueError as e:
+        raise ValueError(f"--crs {spec!r}: {e}") from e
     if not crs.is_projected:
         raise ValueError(f"--crs {spec!r}: {crs.name} is not a projected CRS; use a metric one")
     units = {axis.unit_name for axis in crs.axis_info}

@@ -1,12 +1,18 @@
 """The only module that opens scenes: validation, band selection, scaling to uint8 and a
 reprojected read of any target-grid window.
 
+Scenes are any raster GDAL georeferences: GeoTIFF, JPEG 2000, ERDAS .img, a VRT mosaic, or a JPEG
+or PNG with a world file beside it (:mod:`sunet.geo.sidecars`; its CRS from the file, an
+``.aux.xml``, a ``.prj``, or else the caller's ``scene_crs``).
+
 Reading goes through a rasterio ``WarpedVRT`` onto the caller's pixel grid (bilinear), so a scene
 of any CRS, pixel size or rotation can be read window by window without a mosaic in memory.
 Validity always comes from an alpha band of the warped dataset, which GDAL derives from the source's
-nodata value, alpha band or internal mask (whichever it has), and which is 0 outside the source
-footprint; pixel values therefore never decide validity by themselves, and nodata never reads as
-data. A source with none of the three counts as valid wherever it has pixels.
+nodata value or internal mask, and which is 0 outside the source footprint; a source with an alpha
+band of its own has that band warped instead, and then its alpha alone decides (a nodata value it
+also declares is ignored: see :class:`SceneReader`). Pixel values therefore never decide validity
+by themselves, and nodata never reads as data. A source with neither counts as valid wherever it
+has pixels.
 
 Scaling to uint8 (the default :class:`Radiometry`):
   * uint8 data is passed through unchanged;
@@ -30,6 +36,7 @@ import functools
 import math
 import os
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,15 +50,23 @@ from affine import Affine
 from pydantic import BaseModel, ConfigDict, Field
 from pyproj import CRS, Transformer
 from rasterio.crs import CRS as RioCRS
-from rasterio.enums import MaskFlags, Resampling
-from rasterio.errors import RasterioError
+from rasterio.enums import ColorInterp, Resampling
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 from shapely.geometry import Polygon
 
-from sunet.geo.crs import from_rasterio, same_crs, to_rasterio, utm_crs
+from sunet.geo.crs import from_rasterio, parse_crs, same_crs, to_rasterio, utm_crs
+from sunet.geo.sidecars import (
+    IMAGE_SUFFIXES,
+    georeferenced_image,
+    image_sidecars,
+    prj_crs,
+    world_file_problem,
+)
 
 __all__ = [
+    "SCENE_FILES",
     "SCENE_SUFFIXES",
     "ByteScaling",
     "Radiometry",
@@ -60,23 +75,54 @@ __all__ = [
     "inspect_scene",
     "open_scene",
     "read_reprojected",
+    "scene_companions",
     "scene_files_in",
     "scene_footprint",
     "scene_stretch",
 ]
 
-# The raster files taken as scenes from a folder, by every stage (tile, map, remap, the inbox).
+# The raster files taken as scenes from a folder, by every stage (tile, map, remap, the inbox);
+# JPEG and PNG images (sidecars.IMAGE_SUFFIXES) too, when georeferencing lies beside them.
 SCENE_SUFFIXES = (".tif", ".tiff", ".jp2", ".img", ".vrt")
+# The same, in words, for messages about a folder without scenes.
+SCENE_FILES = f"{'/'.join(SCENE_SUFFIXES)}, or {'/'.join(IMAGE_SUFFIXES)} with a world file"
 
 
 def scene_files_in(folder: str | os.PathLike[str]) -> list[Path]:
-    """The scene files directly in ``folder`` (:data:`SCENE_SUFFIXES`, any case), sorted by name;
-    hidden and temporary files (a leading dot, as ``.tmp-*``) are not scenes."""
-    return sorted(
+    """The scene files directly in ``folder``, sorted by name.
+
+    Scenes are files with a :data:`SCENE_SUFFIXES` suffix (any case), and JPEG/PNG images with a
+    world file or a georeferencing ``.aux.xml`` beside them (an image without, such as a preview or
+    a legend, is not a scene). Hidden and temporary files (a leading dot, as ``.tmp-*``) are not
+    scenes, nor are the tiles of a VRT in the folder (the VRT is the scene: see
+    :func:`scene_companions`).
+    """
+    found = sorted(
         p
         for p in Path(folder).iterdir()
-        if p.is_file() and p.suffix.lower() in SCENE_SUFFIXES and not p.name.startswith(".")
+        if p.is_file()
+        and not p.name.startswith(".")
+        and (p.suffix.lower() in SCENE_SUFFIXES or georeferenced_image(p))
     )
+    tiles = {c.resolve() for p in found if p.suffix.lower() == ".vrt" for c in scene_companions(p)}
+    return [p for p in found if p.resolve() not in tiles]
+
+
+def scene_companions(path: str | os.PathLike[str]) -> tuple[Path, ...]:
+    """The files besides ``path`` that a scene is read from: the world file, ``.prj`` and
+    ``.aux.xml`` of a JPEG/PNG, the source files of a VRT; none for other formats (a GeoTIFF's
+    ``.aux.xml`` or ``.ovr`` does not change what is read). Whoever moves or fingerprints a scene
+    takes these along. A VRT that does not open has none (reading it reports why)."""
+    path = Path(path)
+    if path.suffix.lower() != ".vrt":
+        return tuple(image_sidecars(path))
+    try:
+        with rasterio.open(path) as src:
+            files = [Path(f) for f in src.files]
+    except RasterioError:
+        return ()
+    own = path.resolve()
+    return tuple(dict.fromkeys(f for f in files if f.resolve() != own and f.is_file()))
 
 
 # Long side, in pixels, of the decimated reads used for valid-data bounds and percentile stretches.
@@ -97,6 +143,10 @@ class SceneInfo:
         bounds: ``(left, bottom, right, top)`` of the whole raster in the scene CRS.
         valid_window: ``(col_off, row_off, width, height)`` in pixels of the box around the
             scene's valid data (the whole raster if it has no nodata/alpha/mask).
+        alpha: 1-based index of the alpha band (the validity mask, never read as data), or
+            ``None``.
+        companions: see :func:`scene_companions`.
+        crs_assigned: the CRS is the caller's ``scene_crs``, not one the scene's files give.
     """
 
     path: Path
@@ -109,6 +159,9 @@ class SceneInfo:
     nodata: float | None
     bounds: tuple[float, float, float, float]
     valid_window: tuple[int, int, int, int]
+    alpha: int | None = None
+    companions: tuple[Path, ...] = ()
+    crs_assigned: bool = False
 
     @property
     def name(self) -> str:
@@ -144,8 +197,27 @@ def _error(path: Path, problem: str, err: BaseException | None = None) -> ValueE
     return ValueError(f"{path}: {problem}{detail}")
 
 
-def _has_alpha(src: rasterio.DatasetReader) -> bool:
-    return any(MaskFlags.alpha in flags for flags in src.mask_flag_enums)
+def _alpha_band(src: rasterio.DatasetReader) -> int | None:
+    """The last band GDAL labels alpha, as rasterio's ``WarpedVRT`` finds it (GDAL's mask flags
+    would miss it when a nodata value is declared too, or beside more than three bands)."""
+    alpha = [
+        i for i, ci in zip(src.indexes, src.colorinterp, strict=True) if ci == ColorInterp.alpha
+    ]
+    return alpha[-1] if alpha else None
+
+
+def _validity(
+    src: rasterio.DatasetReader,
+    alpha: int | None,
+    window: Window | None = None,
+    out_shape: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """bool ``(H, W)``: True where the scene has data. An alpha band decides alone (> 0), as it
+    does in the warp; otherwise GDAL's dataset mask (nodata, internal mask), which, like the
+    warp's alpha, counts a pixel as nodata only where every band is nodata."""
+    if alpha is not None:
+        return src.read(alpha, window=window, out_shape=out_shape) > 0
+    return src.dataset_mask(window=window, out_shape=out_shape) > 0
 
 
 def _decimated_shape(width: int, height: int) -> tuple[int, int]:
@@ -153,35 +225,75 @@ def _decimated_shape(width: int, height: int) -> tuple[int, int]:
     return max(1, math.ceil(height / factor)), max(1, math.ceil(width / factor))
 
 
-def inspect_scene(path: str | Path, *, min_extent_m: float | None = None) -> SceneInfo:
+def _scene_crs(
+    path: Path, src: rasterio.DatasetReader, scene_crs: CRS | str | None
+) -> tuple[CRS, bool]:
+    """``(CRS, assigned)``: the scene's own CRS (in the file or its ``.aux.xml``, else its
+    ``.prj``), or else ``scene_crs`` (``assigned``). An own CRS is never overridden."""
+    if src.crs is not None:
+        return from_rasterio(src.crs), False
+    own = prj_crs(path)
+    if own is not None:
+        return own, False
+    if scene_crs is None:
+        hint = "no .prj or .aux.xml beside it; " if path.suffix.lower() in IMAGE_SUFFIXES else ""
+        raise _error(path, f"scene has no CRS ({hint}georeference it, or give --scene-crs)")
+    if isinstance(scene_crs, CRS):
+        return scene_crs, True
+    try:
+        return parse_crs(scene_crs), True
+    except ValueError as e:
+        raise _error(path, f"--scene-crs {scene_crs!r}: {e}") from e
+
+
+def _check_geotransform(path: Path, transform: Affine) -> None:
+    if transform.is_identity:
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            raise _error(path, world_file_problem(path))
+        raise _error(path, "scene has no geotransform (georeference it before tiling)")
+    # GDAL accepts a world file whose axes are parallel (a zero-area pixel); nothing can be read
+    # from it onto a grid.
+    if not abs(transform.determinant) > 0 or not math.isfinite(transform.determinant):
+        raise _error(path, f"geotransform {tuple(transform)[:6]} has a zero pixel size")
+
+
+def inspect_scene(
+    path: str | Path, *, min_extent_m: float | None = None, scene_crs: CRS | str | None = None
+) -> SceneInfo:
     """Open, validate and describe a scene.
 
     Reads a decimated validity mask (which touches every block of a file without overviews, so a
     truncated file is caught here rather than halfway through tiling).
 
     Args:
-        path: a raster file GDAL can read.
+        path: a raster file GDAL can read, or a JPEG/PNG with a world file beside it.
         min_extent_m: if given, the scene's valid data must span at least this many metres on the
             ground in both directions (measured in the UTM zone of the scene).
+        scene_crs: the CRS of a scene whose files give none (e.g. ``"EPSG:3857"`` for a JPEG
+            with a world file but no ``.prj``); a scene's own CRS is never overridden.
 
     Raises:
         FileNotFoundError: if the file does not exist.
-        ValueError: one line naming the file, if it is unreadable or truncated, has no CRS, has
+        ValueError: one line naming the file, if it is unreadable or truncated, has no
+            georeferencing (no world file, a malformed one, a zero pixel size), has no CRS, has
             no valid pixel, or is smaller than ``min_extent_m``.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such scene file")
     try:
-        with rasterio.open(path) as src:
-            if src.crs is None:
-                raise _error(path, "scene has no CRS (georeference it before tiling)")
-            if src.transform.is_identity:
-                raise _error(path, "scene has a CRS but no geotransform")
+        # A missing geotransform is reported below, in one line naming the problem.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(path)
+        with src:
+            _check_geotransform(path, src.transform)
+            crs, assigned = _scene_crs(path, src, scene_crs)
             if src.width < 2 or src.height < 2:
                 raise _error(path, f"scene is only {src.width}x{src.height} px")
+            alpha = _alpha_band(src)
             shape = _decimated_shape(src.width, src.height)
-            mask = src.dataset_mask(out_shape=shape)
+            mask = _validity(src, alpha, out_shape=shape)
             # Read the last block too: a decimated read may skip the final rows of a file.
             bh, bw = src.block_shapes[0]
             last = Window(
@@ -190,15 +302,18 @@ def inspect_scene(path: str | Path, *, min_extent_m: float | None = None) -> Sce
             src.read(window=last)
             info = SceneInfo(
                 path=path,
-                crs=from_rasterio(src.crs),
+                crs=crs,
                 transform=src.transform,
                 width=src.width,
                 height=src.height,
                 count=src.count,
                 dtype=src.dtypes[0],
                 nodata=src.nodata,
-                bounds=tuple(src.bounds),
+                bounds=_bounds(src),
                 valid_window=_valid_window(mask, src.width, src.height, path),
+                alpha=alpha,
+                companions=scene_companions(path),
+                crs_assigned=assigned,
             )
     except ValueError:
         raise
@@ -215,6 +330,16 @@ def inspect_scene(path: str | Path, *, min_extent_m: float | None = None) -> Sce
                 f"less than one patch ({min_extent_m:.0f} m)",
             )
     return info
+
+
+def _bounds(src: rasterio.DatasetReader) -> tuple[float, float, float, float]:
+    """``(left, bottom, right, top)`` around the raster; of a rotated one, around its corners
+    (rasterio's own ``bounds`` would warn of a deprecated operator there)."""
+    if src.transform.is_rectilinear:
+        return tuple(src.bounds)
+    corners = [src.transform @ (c, r) for c in (0, src.width) for r in (0, src.height)]
+    xs, ys = [x for x, _ in corners], [y for _, y in corners]
+    return min(xs), min(ys), max(xs), max(ys)
 
 
 def _valid_window(
@@ -270,8 +395,10 @@ def scene_stretch(
     shape = _decimated_shape(info.width, info.height)
     try:
         with rasterio.open(info.path) as src:
-            data = src.read(list(bands), out_shape=(len(bands), *shape), masked=True)
-            valid = src.dataset_mask(out_shape=shape) > 0
+            # Per-band nodata is left out too, unless an alpha band decides validity alone.
+            masked = info.alpha is None
+            data = src.read(list(bands), out_shape=(len(bands), *shape), masked=masked)
+            valid = _validity(src, info.alpha, out_shape=shape)
     except RasterioError as e:
         raise _error(info.path, "read failed", e) from e
     low, high = [], []
@@ -323,6 +450,12 @@ def _check_bands(info: SceneInfo, bands: Sequence[int]) -> None:
     bad = [b for b in bands if not 1 <= b <= info.count]
     if bad or len(bands) == 0:
         raise _error(info.path, f"has {info.count} band(s); cannot read bands {tuple(bands)}")
+    if info.alpha in bands:
+        raise _error(
+            info.path,
+            f"band {info.alpha} is the alpha band (which pixels are valid), not image data; "
+            f"cannot read bands {tuple(bands)}",
+        )
 
 
 class SceneReader:
@@ -336,9 +469,9 @@ class SceneReader:
 
     A window already on the scene's own pixel grid (same CRS, same north-up pixel size, whole-
     pixel offset) is read directly instead: bilinear sampling at the source's own pixel centres
-    returns the source pixels, and the dataset mask (which, like the warp's alpha, counts a pixel
-    as nodata only where every band is nodata) gives the same validity, so the result is the
-    warp's without its cost.
+    returns the source pixels, and the source's alpha band or dataset mask gives the same
+    validity as the warp's alpha, so the result is the warp's without its cost. A rotated scene
+    (a world file with rotation terms) is always warped.
     """
 
     def __init__(
@@ -352,9 +485,23 @@ class SceneReader:
         self._src = src
         self._bands = bands
         self._scaling = scaling
-        # A source alpha band is carried over by GDAL; otherwise one is added, derived from
-        # nodata / the internal mask / the footprint.
-        self._add_alpha = not _has_alpha(src)
+        # Validity in the warp: a source alpha band is warped with the bands (rasterio finds it
+        # by its colour interpretation and makes it GDAL's source alpha), and read back at its own
+        # index; without one, an alpha band is added after the bands, derived from nodata / the
+        # internal mask / the footprint. The two cannot be combined: GDAL refuses to add an alpha
+        # band to a source that has one.
+        #
+        # A source with an alpha band that also declares a nodata value (exporters stamp nodata 0
+        # on RGBA files as the fill of transparent pixels) has its nodata ignored: the alpha band
+        # is the per-pixel statement of validity, a genuinely black pixel under opaque alpha is
+        # data, and this is the validity inspect_scene and the direct read take from the alpha
+        # band too. Passing the nodata on to the warp would add a second, conflicting mask.
+        self._alpha = info.alpha
+        self._src_nodata: dict[str, None] = (
+            {"src_nodata": None, "nodata": None} if info.alpha else {}
+        )
+        # A scene whose CRS comes from a .prj or scene_crs rather than the file gives it the warp.
+        self._src_crs = to_rasterio(info.crs) if src.crs is None else None
         # The last target CRS seen and what it implies: hashing a pyproj CRS exports its WKT
         # (~0.3 ms), too much to repeat for every cell of a scene.
         self._crs_seen: CRS | None = None
@@ -392,14 +539,17 @@ class SceneReader:
         """Source-dtype bands and validity of a window, warped bilinearly by GDAL."""
         with WarpedVRT(
             self._src,
+            src_crs=self._src_crs,
             crs=dst_crs,
             transform=dst_transform,
             width=width,
             height=height,
             resampling=Resampling.bilinear,
-            add_alpha=self._add_alpha,
+            add_alpha=self._alpha is None,
+            **self._src_nodata,
         ) as vrt:
-            data = vrt.read([*self._bands, vrt.count])  # the alpha band is always last
+            # The source's own alpha band keeps its index; an added one comes after the bands.
+            data = vrt.read([*self._bands, self._alpha or vrt.count])
         return data[:-1], data[-1] > 0
 
     def _direct(
@@ -416,7 +566,7 @@ class SceneReader:
             window = Window(c0, r0, c1 - c0, r1 - r0)
             inside = np.s_[r0 - row : r1 - row, c0 - col : c1 - col]
             image[(slice(None), *inside)] = self._src.read(self._bands, window=window)
-            valid[inside] = self._src.dataset_mask(window=window) > 0
+            valid[inside] = _validity(self._src, self._alpha, window=window)
         return image, valid
 
 

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sunet.geo.crs import AUTO
+from sunet.options import same_field
+from sunet.tiling.config import TileConfig
 
 __all__ = ["MapConfig", "SuggestConfig"]
 
@@ -27,11 +29,12 @@ class MapConfig(BaseModel):
         "to map_districts directly (tests, notebooks).",
     )
     scenes: list[Path] = Field(
-        description="Scene files or folders (folders: every .tif/.tiff/.jp2/.img/.vrt inside, "
-        "sorted by name). "
+        description="Scene files or folders (folders: every .tif/.tiff/.jp2/.img/.vrt inside, and "
+        ".jpg/.jpeg/.png with a world file beside them, sorted by name). "
         "The order given is the mosaic priority: where scenes overlap, the first valid pixel wins.",
         min_length=1,
     )
+    scene_crs: str | None = same_field(TileConfig, "scene_crs")
     districts: Path = Field(
         description="Vector file of district polygons (any CRS, must have one)."
     )
@@ -147,6 +150,13 @@ class MapConfig(BaseModel):
         if (self.base is None) != (self.update_area is None):
             raise ValueError("base and update_area go together: give both or neither")
         return self
+
+    @field_validator("scene_crs")
+    @classmethod
+    def _scene_crs_known(cls, v: str | None) -> str | None:
+        from sunet.geo.crs import known_crs  # imports GDAL: not for building --help
+
+        return known_crs(v)
 
     @field_validator("bands")
     @classmethod

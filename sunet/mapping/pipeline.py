@@ -25,7 +25,7 @@ from rasterio.windows import Window
 
 from sunet.atomic import atomic_dir, remove_leftovers, write_text_atomic
 from sunet.geo.crs import crs_name, resolve_crs
-from sunet.geo.raster import SCENE_SUFFIXES, SceneInfo, inspect_scene, scene_files_in
+from sunet.geo.raster import SCENE_FILES, SceneInfo, inspect_scene, scene_files_in
 from sunet.hashing import record_hash
 from sunet.lcz import NUM_CLASSES, by_code
 from sunet.locks import hold
@@ -73,7 +73,7 @@ def scene_paths(paths: list[Path]) -> list[Path]:
         if p.is_dir():
             found = scene_files_in(p)
             if not found:
-                raise FileNotFoundError(f"{p}: folder holds no scene ({'/'.join(SCENE_SUFFIXES)})")
+                raise FileNotFoundError(f"{p}: folder holds no scene ({SCENE_FILES})")
             out.extend(found)
         elif p.exists():
             out.append(p)
@@ -205,7 +205,9 @@ def plan_map(config: MapConfig, predictor: AbundancePredictor | None = None) -> 
     if patch % stride:
         raise ValueError(f"--stride {stride}: must divide the model's patch size {patch} px")
 
-    scenes: list[SceneInfo] = [inspect_scene(p) for p in scene_paths(config.scenes)]
+    scenes: list[SceneInfo] = [
+        inspect_scene(p, scene_crs=config.scene_crs) for p in scene_paths(config.scenes)
+    ]
     table = read_districts(config.districts, config.district_field, config.district_layer)
     lonlat = table.to_crs(4326).total_bounds
     crs = resolve_crs(config.crs, tuple(float(v) for v in lonlat))  # type: ignore[arg-type]

@@ -146,7 +146,7 @@ def _model_terms(
     if model_path is None:
         raise ValueError(f"{config.map}: the map records no model; pass --model or --no-use-model")
     predictor = load_predictor(model_path)
-    scenes = [inspect_scene(Path(p)) for p in cfg["scenes"]]
+    scenes = [inspect_scene(Path(p), scene_crs=cfg.get("scene_crs")) for p in cfg["scenes"]]
     mosaic = SceneMosaic(scenes, crs, cfg["bands"], getattr(predictor, "radiometry", None))
     xs, ys = _corner(transform, anchors[:, 0], anchors[:, 1])
     images = []

@@ -13,7 +13,9 @@ Scenes arrive either straight in the scene folder or in an inbox folder, from wh
 :func:`ingest_inbox` moves them into the scene folder once they have stopped changing for
 ``settle_seconds`` (a copy still in progress is left alone). A same-named file replaces the scene
 it names (a changed scene); a file that does not open as a georeferenced raster is moved to
-``inbox/rejected/`` beside a one-line ``.error.txt``.
+``inbox/rejected/`` beside a one-line ``.error.txt``. A scene travels with its companions (the
+world file, ``.prj`` and ``.aux.xml`` of a JPEG/PNG, the tiles of a VRT that lie in the inbox:
+:func:`sunet.geo.raster.scene_companions`), and a change to any of them is a change of the scene.
 """
 
 from __future__ import annotations
@@ -32,8 +34,15 @@ from shapely.geometry.base import BaseGeometry
 
 from sunet.atomic import atomic_path, write_text_atomic
 from sunet.geo.crs import crs_name, same_crs
-from sunet.geo.raster import SCENE_SUFFIXES, inspect_scene, scene_files_in, scene_footprint
-from sunet.hashing import file_hash
+from sunet.geo.raster import (
+    SCENE_SUFFIXES,
+    inspect_scene,
+    scene_companions,
+    scene_files_in,
+    scene_footprint,
+)
+from sunet.geo.sidecars import image_sidecars
+from sunet.hashing import files_hash
 
 __all__ = [
     "IngestResult",
@@ -54,13 +63,18 @@ class SceneRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    size: int = Field(description="File size, bytes.")
-    mtime_ns: int = Field(description="Modification time, nanoseconds since the epoch.")
+    size: int = Field(description="File size, bytes (with its companions', if it has any).")
+    mtime_ns: int = Field(
+        description="Modification time, nanoseconds since the epoch (the latest of its files)."
+    )
     ctime_ns: int = Field(
         description="Status-change time, ns: unlike mtime it cannot be carried over by a copy "
         "that preserves timestamps, so a replaced file is always noticed."
     )
-    sha256: str = Field(description="SHA-256 of the file's bytes (hex).")
+    sha256: str = Field(
+        description="SHA-256 of the file's bytes (hex); of a scene with companions, of their "
+        "hashes (sunet.hashing.files_hash)."
+    )
     footprint: str = Field(description="WKT polygon around the valid data, in the manifest CRS.")
 
 
@@ -130,10 +144,29 @@ def list_scenes(folder: str | os.PathLike[str]) -> list[Path]:
     return scene_files_in(folder)
 
 
+def _scene_group(path: Path) -> list[Path]:
+    """A scene file and its companions (see the module doc)."""
+    return [path, *scene_companions(path)]
+
+
+def _quick(files: list[Path]) -> tuple[int, int, int]:
+    """``(size, mtime_ns, ctime_ns)`` of a scene's files: total size, latest times."""
+    stats = [f.stat() for f in files]
+    return (
+        sum(st.st_size for st in stats),
+        max(st.st_mtime_ns for st in stats),
+        max(st.st_ctime_ns for st in stats),
+    )
+
+
 def scan_scenes(
-    scenes_dir: str | os.PathLike[str], crs: CRS | str, previous: SceneManifest | None = None
+    scenes_dir: str | os.PathLike[str],
+    crs: CRS | str,
+    previous: SceneManifest | None = None,
+    scene_crs: str | None = None,
 ) -> SceneManifest:
-    """Describe every scene in ``scenes_dir``, footprints in ``crs``.
+    """Describe every scene in ``scenes_dir``, footprints in ``crs`` (``scene_crs``: that of
+    scenes whose files give none, see :func:`sunet.geo.raster.inspect_scene`).
 
     A file whose size, modification and status-change times equal those in ``previous`` keeps its
     recorded hash and footprint, so a scan of an unchanged folder reads no pixel; any other file is hashed and
@@ -150,18 +183,18 @@ def scan_scenes(
     same = previous is not None and same_crs(previous.crs, crs)
     records: dict[str, SceneRecord] = {}
     for path in paths:
-        stat = path.stat()
+        files = _scene_group(path)
         old = previous.scenes.get(path.name) if (previous is not None and same) else None
-        quick = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+        size, mtime_ns, ctime_ns = quick = _quick(files)
         if old is not None and (old.size, old.mtime_ns, old.ctime_ns) == quick:
             records[path.name] = old
             continue
-        footprint = scene_footprint(inspect_scene(path), crs)
+        footprint = scene_footprint(inspect_scene(path, scene_crs=scene_crs), crs)
         records[path.name] = SceneRecord(
-            size=stat.st_size,
-            mtime_ns=stat.st_mtime_ns,
-            ctime_ns=stat.st_ctime_ns,
-            sha256=file_hash(path),
+            size=size,
+            mtime_ns=mtime_ns,
+            ctime_ns=ctime_ns,
+            sha256=files_hash(files),
             footprint=footprint.wkt,
         )
     return SceneManifest(crs=crs_name(crs), scenes=records)
@@ -187,7 +220,11 @@ def _settled(inbox: Path, settle_seconds: float, now: float | None) -> list[Path
     if not inbox.is_dir():
         raise FileNotFoundError(f"{inbox}: no such inbox folder")
     now = time.time() if now is None else now
-    return [p for p in list_scenes(inbox) if now - p.stat().st_mtime >= settle_seconds]
+    return [
+        p
+        for p in list_scenes(inbox)
+        if now - _quick(_scene_group(p))[1] / 1e9 >= settle_seconds  # companions settled too
+    ]
 
 
 def pending_inbox(
@@ -212,12 +249,11 @@ def pending_scenes(
     recorded = manifest.scenes if manifest is not None else {}
     present = list_scenes(scenes_dir) if scenes_dir and Path(scenes_dir).is_dir() else []
     for path in present:
-        stat = path.stat()
+        files = _scene_group(path)
         old = recorded.get(path.name)
-        quick = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
-        if old is not None and (old.size, old.mtime_ns, old.ctime_ns) == quick:
+        if old is not None and (old.size, old.mtime_ns, old.ctime_ns) == _quick(files):
             continue
-        if old is None or file_hash(path) != old.sha256:
+        if old is None or files_hash(files) != old.sha256:
             names.append(path.name)
     names += sorted(set(recorded) - {p.name for p in present})
     return sorted(set(names))
@@ -232,17 +268,43 @@ class IngestResult:
     rejected: tuple[tuple[Path, str], ...]
 
 
+def _move_scene(path: Path, inbox: Path, dest: Path) -> Path:
+    """Move a scene and its companions that lie in ``inbox`` to the same places under ``dest``:
+    companions first, the scene last, each under a temporary name renamed into place (so a
+    scene never appears without them). Sidecars of a replaced image that the new one lacks are
+    removed (a stale ``.prj`` would georeference it)."""
+    moved = []
+    for companion in scene_companions(path):
+        try:
+            rel = companion.resolve().relative_to(inbox.resolve())
+        except ValueError:
+            continue  # a VRT's tile outside the inbox stays where the VRT points
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(target) as tmp:
+            shutil.move(companion, tmp)
+        moved.append(target)
+    for stale in set(image_sidecars(dest / path.name)) - set(moved):
+        stale.unlink()
+    with atomic_path(dest / path.name) as tmp:
+        shutil.move(path, tmp)
+    return dest / path.name
+
+
 def ingest_inbox(
     inbox: str | os.PathLike[str],
     scenes_dir: str | os.PathLike[str],
     settle_seconds: float,
     now: float | None = None,
+    scene_crs: str | None = None,
 ) -> IngestResult:
-    """Move settled, valid scenes from ``inbox`` into ``scenes_dir`` (replacing same-named ones).
+    """Move settled, valid scenes from ``inbox`` into ``scenes_dir`` (replacing same-named ones),
+    each with its companions.
 
     Each move lands under a temporary name in ``scenes_dir`` and is renamed into place, so the
     scene folder never holds a partly copied scene, even across file systems. A file that does
-    not open as a georeferenced raster goes to ``inbox/rejected/`` with ``NAME.error.txt``.
+    not open as a georeferenced raster (``scene_crs``: the CRS of scenes whose files give none)
+    goes to ``inbox/rejected/`` with its sidecars and ``NAME.error.txt``.
     """
     inbox, scenes_dir = Path(inbox), Path(scenes_dir)
     scenes_dir.mkdir(parents=True, exist_ok=True)
@@ -250,16 +312,15 @@ def ingest_inbox(
     rejected: list[tuple[Path, str]] = []
     for path in _settled(inbox, settle_seconds, now):
         try:
-            inspect_scene(path)
+            inspect_scene(path, scene_crs=scene_crs)
         except ValueError as e:
             dst = inbox / "rejected" / path.name
             dst.parent.mkdir(exist_ok=True)
+            for sidecar in image_sidecars(path):
+                os.replace(sidecar, dst.parent / sidecar.name)
             os.replace(path, dst)
             write_text_atomic(dst.with_name(dst.name + ".error.txt"), f"{e}\n")
             rejected.append((dst, str(e)))
             continue
-        dst = scenes_dir / path.name
-        with atomic_path(dst) as tmp:
-            shutil.move(path, tmp)
-        accepted.append(dst)
+        accepted.append(_move_scene(path, inbox, scenes_dir))
     return IngestResult(tuple(accepted), tuple(rejected))

@@ -180,11 +180,15 @@ def plan_remap(config: RemapConfig) -> RemapPlan:
     for what, path in (("model", config.model), ("districts", config.districts)):
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no such {what} file")
+    # The CRS of scenes whose files give none (MapOptions is typed as a plain model).
+    scene_crs: str | None = config.mapping.model_dump()["scene_crs"]
     ingested: list[str] = []
     if config.inbox is not None:
         ingested = [
             p.name
-            for p in ingest_inbox(config.inbox, config.scenes_dir, config.settle_seconds).accepted
+            for p in ingest_inbox(
+                config.inbox, config.scenes_dir, config.settle_seconds, scene_crs=scene_crs
+            ).accepted
         ]
     table = select_districts(
         read_districts(config.districts, config.district_field, config.district_layer),
@@ -201,7 +205,7 @@ def plan_remap(config: RemapConfig) -> RemapPlan:
     old_manifest = None
     if previous is not None and (previous.path / SCENES_JSON).is_file():
         old_manifest = SceneManifest.load(previous.path / SCENES_JSON)
-    manifest = scan_scenes(config.scenes_dir, crs, previous=old_manifest)
+    manifest = scan_scenes(config.scenes_dir, crs, previous=old_manifest, scene_crs=scene_crs)
     changes = diff_scenes(old_manifest, manifest)
 
     def plan(

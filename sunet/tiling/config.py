@@ -22,7 +22,14 @@ class TileConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scenes: list[Path] = Field(
-        description="Scene files, folders (their *.tif/*.tiff/*.jp2/*.img/*.vrt) or glob patterns."
+        description="Scene files, folders (their *.tif/*.tiff/*.jp2/*.img/*.vrt, and *.jpg/*.jpeg/"
+        "*.png with a world file beside them) or glob patterns."
+    )
+    scene_crs: str | None = Field(
+        default=None,
+        description="CRS of scenes whose files give none, e.g. 'EPSG:3857' for a Google Earth "
+        "JPEG/PNG with a world file but no .prj or .aux.xml. A scene with a CRS of its own keeps "
+        "it, even when it differs from this.",
     )
     labels: Path = Field(
         description="Label polygons (GeoPackage, shapefile ..., or WUDAPT training areas as "
@@ -97,6 +104,13 @@ class TileConfig(BaseModel):
         ge=1,
         description="Scenes tiled in parallel (Dask threads); 1 runs in this thread.",
     )
+
+    @field_validator("scene_crs")
+    @classmethod
+    def _scene_crs_known(cls, v: str | None) -> str | None:
+        from sunet.geo.crs import known_crs  # imports GDAL: not for building --help
+
+        return known_crs(v)
 
     @field_validator("bands")
     @classmethod

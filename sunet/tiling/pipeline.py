@@ -27,13 +27,18 @@ from sunet.geo.crs import crs_name, resolve_crs
 from sunet.geo.grid import PatchGrid
 from sunet.geo.raster import SceneInfo, inspect_scene, scene_footprint
 from sunet.geo.vector import PolygonLayer, read_labels, repair_polygons
-from sunet.hashing import file_hash
 from sunet.locks import hold
 from sunet.tiling.assembly import assemble
 from sunet.tiling.config import TileConfig, expand_scene_paths
 from sunet.tiling.labels import LabelSet
 from sunet.tiling.report import TileReport
-from sunet.tiling.scene import SceneCache, SceneJob, job_key, tile_scene
+from sunet.tiling.scene import (
+    SceneCache,
+    SceneJob,
+    job_key,
+    scene_digest,
+    tile_scene,
+)
 
 __all__ = ["TilePlan", "plan_tiling", "run_jobs", "tile"]
 
@@ -85,7 +90,9 @@ def plan_tiling(config: TileConfig) -> TilePlan:
             )
         stems[p.stem] = p
     labels = read_labels(config.labels, config.label_field, config.label_layer)
-    scenes = [inspect_scene(p, min_extent_m=config.cell_size) for p in paths]
+    scenes = [
+        inspect_scene(p, min_extent_m=config.cell_size, scene_crs=config.scene_crs) for p in paths
+    ]
     for info in scenes:
         if max(config.bands) > info.count:
             raise ValueError(
@@ -163,7 +170,7 @@ def _scene_job(
         min_labelled=config.min_labelled,
         max_nodata=config.max_nodata,
         cache_root=config.out / ".cache",
-        key=job_key(file_hash(info.path, "blake2b", digest_size=16), settings, near.digest()),
+        key=job_key(scene_digest(info), settings, near.digest()),
     )
     return job, cells
 

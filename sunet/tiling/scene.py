@@ -17,13 +17,22 @@ from pathlib import Path
 import numpy as np
 
 from sunet.atomic import atomic_dir
+from sunet.geo.crs import crs_name
 from sunet.geo.grid import PatchGrid
 from sunet.geo.raster import Radiometry, SceneInfo, open_scene
-from sunet.hashing import record_hash
+from sunet.hashing import files_hash, record_hash
 from sunet.lcz import NUM_CLASSES
 from sunet.tiling.labels import LabelSet, class_counts
 
-__all__ = ["CACHE_VERSION", "CellStatus", "SceneCache", "SceneJob", "job_key", "tile_scene"]
+__all__ = [
+    "CACHE_VERSION",
+    "CellStatus",
+    "SceneCache",
+    "SceneJob",
+    "job_key",
+    "scene_digest",
+    "tile_scene",
+]
 
 # Bump when the cached layout or the computation changes, so old entries are not reused.
 CACHE_VERSION = 2
@@ -64,14 +73,25 @@ class SceneJob:
         return self.cache_root / f"{self.scene.name}-{self.key}"
 
 
-def job_key(scene_digest: str, settings: dict[str, object], labels_digest: str) -> str:
+def job_key(scene: str, settings: dict[str, object], labels_digest: str) -> str:
     """Cache key of a scene job (hex, 24 chars) from its inputs' hashes and its settings.
 
-    ``scene_digest`` is the BLAKE2b-128 of the scene file (``file_hash(path, "blake2b",
-    digest_size=16)``), ``labels_digest`` :meth:`LabelSet.digest` of the polygons it sees.
+    ``scene`` is the scene's :func:`scene_digest`, ``labels_digest`` :meth:`LabelSet.digest` of
+    the polygons it sees.
     """
-    record = {"v": CACHE_VERSION, "scene": scene_digest, "labels": labels_digest, **settings}
+    record = {"v": CACHE_VERSION, "scene": scene, "labels": labels_digest, **settings}
     return record_hash(record, "blake2b", digest_size=12)
+
+
+def scene_digest(info: SceneInfo) -> str:
+    """BLAKE2b-128 (hex) of what a scene is read from: its file's bytes, and its companions'
+    (world file, .prj, a VRT's tiles) and an assigned CRS where it has them, so that
+    re-georeferencing a scene invalidates its cache entry. A lone file's digest is that of its
+    bytes alone, as it always was."""
+    digest = files_hash([info.path, *info.companions], "blake2b", digest_size=16)
+    if info.crs_assigned:
+        digest = record_hash([digest, crs_name(info.crs)], "blake2b", digest_size=16)
+    return digest
 
 
 @dataclass(frozen=True)
