@@ -71,7 +71,7 @@ def write_area_task(plan: MapPlan, work: Path, slug: str) -> AreaReport:
     retry_condition_fn=retry_transient,
 )
 def write_catalogs_task(plan: MapPlan) -> None:
-    """The STAC catalog of the written areas."""
+    """The STAC catalog and the QGIS project of the written areas."""
     write_catalogs(plan)
 
 

@@ -1,13 +1,17 @@
-"""The map folder's index: ``catalog.json`` (STAC).
+"""The map folder's indexes: ``catalog.json`` (STAC) and ``lcz_map.qgz`` (QGIS project).
 
 Validation runs offline (see ``tests/stac_validation.py``): stac-validator checks every document
 against the core STAC schemas shipped in pystac and the extension schemas vendored in
-``tests/stac_schemas/``.
+``tests/stac_schemas/``. Opening the project in QGIS itself is the slow test in
+``test_mapping_qgis.py``.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
 
 import pystac
@@ -21,7 +25,9 @@ from stac_validation import SCHEMAS, validate_offline
 
 from sunet.lcz import CLASSES
 from sunet.mapping import MapConfig, map_districts
+from sunet.mapping.pipeline import plan_map
 from sunet.mapping.products import PRODUCT_FILES
+from sunet.mapping.qgis_project import QGIS_PROJECT, write_qgis_project
 
 AREAS = {"city": "City", "old-town": "Old Town", "riverside": "Riverside"}
 DISTRICTS = {
@@ -153,3 +159,56 @@ def test_moved_folder_reads_with_pystac_client(mapped: Path, tmp_path: Path) -> 
     assert href == str(moved / "old-town" / "lcz_dominant.tif")
     with rasterio.open(href) as ds:
         assert ds.read(1).max() > 0
+
+
+def _project(path: Path) -> ET.Element:
+    with zipfile.ZipFile(path) as archive:
+        (name,) = archive.namelist()
+        assert name == "lcz_map.qgs"
+        text = archive.read(name).decode("utf-8")
+    return ET.fromstring(text.split("\n", 1)[1])
+
+
+def test_qgis_project_groups_styled_layers_by_relative_path(mapped: Path) -> None:
+    project = _project(mapped / QGIS_PROJECT)
+    groups = project.findall("layer-tree-group/layer-tree-group")
+    assert [g.get("name") for g in groups] == list(AREAS.values())
+    assert [g.get("checked") for g in groups] == ["Qt::Checked"] + ["Qt::Unchecked"] * 2
+    assert project.findtext("properties/Paths/Absolute") == "false"
+    layers = project.findall("projectlayers/maplayer")
+    assert len(layers) == 6 * len(AREAS)  # 4 rasters and 2 GeoPackage layers per area
+    ids = [layer.findtext("id") for layer in layers]
+    assert len(set(ids)) == len(ids)
+    tree_ids = [x.get("id") for g in groups for x in g.findall("layer-tree-layer")]
+    assert sorted(tree_ids) == sorted(ids)  # type: ignore[type-var]
+    for layer in layers:
+        source = layer.findtext("datasource") or ""
+        assert source.startswith("./"), source
+        assert (mapped / source.split("|")[0]).is_file()
+        renderer = layer.find("pipe/rasterrenderer")
+        if renderer is None:
+            renderer = layer.find("renderer-v2")
+        assert renderer is not None, source
+        assert layer.find("srs/spatialrefsys/wkt") is not None
+    # The abundances switch between one named style per class, the area's top class first;
+    # QGIS keeps the current style in the layer itself and each other one in its entry.
+    (abundance,) = [
+        x for x in layers if x.findtext("datasource") == "./riverside/lcz_abundance.tif"
+    ]
+    manager = abundance.find("map-layer-style-manager")
+    assert manager is not None and manager.get("current") == "LCZ G Water"
+    styles = manager.findall("map-layer-style")
+    assert [s.get("name") for s in styles] == [c.label for c in CLASSES]
+    bands = [s.find("qgis/pipe/rasterrenderer") for s in styles]
+    assert [b.get("band") if b is not None else None for b in bands] == [
+        str(c.code) for c in CLASSES[:-1]
+    ] + [None]
+    assert abundance.find("pipe/rasterrenderer").get("band") == "17"  # type: ignore[union-attr]
+
+
+def test_qgis_project_is_the_same_when_written_again(mapped: Path) -> None:
+    before = (mapped / QGIS_PROJECT).read_bytes()
+    record = json.loads((mapped / "config.json").read_text(encoding="utf-8"))
+    plan = plan_map(MapConfig(**record["config"]), ColourPredictor({2: lcz_rgb(2)}))
+    write_qgis_project(mapped, plan.areas(), plan.city.crs)
+    assert (mapped / QGIS_PROJECT).read_bytes() == before

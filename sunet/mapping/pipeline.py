@@ -4,7 +4,7 @@ The run maps the **city** once (the union of all districts) on one aligned grid 
 finished cell rows into a work raster; each district's products are then cut from it, so cells
 shared by two districts' bounding boxes are inferred once and agree everywhere. Every output
 folder is written whole under a temporary name and renamed into place (:func:`atomic_dir`); the
-map is then indexed for other tools (:func:`write_catalogs`: a STAC catalog).
+map is then indexed for other tools (:func:`write_catalogs`: a STAC catalog and a QGIS project).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from sunet.mapping.mosaic import SceneMosaic
 from sunet.mapping.novelty import NoveltyModel, SceneNovelty, scene_novelty
 from sunet.mapping.predictor import AbundancePredictor, load_predictor
 from sunet.mapping.products import write_area_products
+from sunet.mapping.qgis_project import write_qgis_project
 from sunet.mapping.rasters import StreamingRaster, gdal_env
 from sunet.mapping.resume import BatchCache
 from sunet.mapping.stac import write_map_catalog
@@ -405,7 +406,8 @@ def score_scenes(plan: MapPlan) -> list[SceneNovelty]:
 
 def write_catalogs(plan: MapPlan, created: datetime | None = None) -> None:
     """Index the written areas for other tools: ``out/catalog.json`` (STAC, one item per area,
-    every product an asset, relative paths: :mod:`.stac`).
+    every product an asset: :mod:`.stac`) and ``out/lcz_map.qgz`` (a QGIS project, a styled
+    layer group per area: :mod:`.qgis_project`), both with relative paths.
 
     Args:
         created: when the map was made (the items' datetime); None = now.
@@ -413,6 +415,7 @@ def write_catalogs(plan: MapPlan, created: datetime | None = None) -> None:
     areas = plan.areas()
     created = created or datetime.now(UTC).replace(microsecond=0)
     write_map_catalog(plan.out, areas, plan.city.crs, created=created, model=plan.config.model)
+    write_qgis_project(plan.out, areas, plan.city.crs)
 
 
 NOVELTY_CSV = "scene_novelty.csv"
