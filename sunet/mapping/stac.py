@@ -21,11 +21,16 @@ An item describes one area:
 * classification extension (v2) on the class rasters (dominant, WUDAPT): the 17 LCZ with raster
   code, name, title, description and palette colour, and 0 as nodata.
 
-Built with pystac; every file is written atomically (:func:`sunet.atomic.write_text_atomic`).
+A published map version gets its name and links to its records and change report
+(:func:`mark_version`); the map root gets a catalog of its versions whose ``latest-version`` link
+follows ``latest`` (:func:`write_versions_catalog`). The map catalog is built with pystac; the two
+version-level edits are small JSON documents written directly. Every file is written atomically
+(:func:`sunet.atomic.write_text_atomic`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -47,7 +52,13 @@ from sunet.lcz import CLASSES
 from sunet.mapping.districts import District
 from sunet.mapping.products import PRODUCT_FILES
 
-__all__ = ["CATALOG_JSON", "lcz_classes", "write_map_catalog"]
+__all__ = [
+    "CATALOG_JSON",
+    "lcz_classes",
+    "mark_version",
+    "write_map_catalog",
+    "write_versions_catalog",
+]
 
 CATALOG_JSON = "catalog.json"
 _JSON = pystac.MediaType.JSON
@@ -224,3 +235,86 @@ def write_map_catalog(
     catalog.normalize_hrefs(str(out))
     catalog.save(pystac.CatalogType.SELF_CONTAINED, stac_io=_AtomicStacIO())
     return out / CATALOG_JSON
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _write(path: Path, doc: dict[str, Any]) -> None:
+    write_text_atomic(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+
+
+def _relink(doc: dict[str, Any], links: list[dict[str, Any]]) -> None:
+    """Put ``links`` in ``doc``, replacing those with the same href (marking twice changes
+    nothing)."""
+    hrefs = {link["href"] for link in links}
+    doc["links"] = [x for x in doc.get("links", []) if x.get("href") not in hrefs] + links
+
+
+def mark_version(folder: Path, name: str, previous: str | None, records: Sequence[str]) -> None:
+    """Name the catalog of a map version being published and link its version records.
+
+    Args:
+        folder: the version's folder, holding ``catalog.json`` (nothing is done without one).
+        name: the version's name (``v0002``).
+        previous: the version its ``changes/`` report compares it with; None when it has none.
+        records: files of ``folder`` to link from the catalog (``version.json``, ...), if there.
+    """
+    path = folder / CATALOG_JSON
+    if not path.is_file():
+        return
+    catalog = _read(path)
+    catalog["id"] = f"lcz-map-{name}"
+    catalog["title"] = f"LCZ map {name}"
+    links = [
+        {"rel": "describedby", "href": f"./{r}", "type": _JSON, "title": f"Version record {r}"}
+        for r in records
+        if (folder / r).is_file()
+    ]
+    changes: list[dict[str, Any]] = []
+    if previous is not None:
+        title = f"Changes from {previous} to {name}"
+        changes = [
+            {"rel": "related", "href": "changes/changes.md", "type": "text/markdown",
+             "title": title},
+            {"rel": "related", "href": "changes/changes.json", "type": _JSON,
+             "title": f"{title} (transition matrices)"},
+        ]  # fmt: skip
+    _relink(catalog, links + [{**x, "href": f"./{x['href']}"} for x in changes])
+    for link in catalog["links"]:
+        if link["rel"] == "item" and changes:
+            item_path = folder / link["href"]
+            item = _read(item_path)
+            _relink(item, [{**x, "href": f"../{x['href']}"} for x in changes])
+            _write(item_path, item)
+    _write(path, catalog)
+
+
+def write_versions_catalog(root: Path, versions: Sequence[str], latest: str | None) -> Path:
+    """Write ``root/catalog.json``: the map versions that have a catalog, as children, and a
+    ``latest-version`` link to the one ``latest`` names.
+
+    Call it whenever ``latest`` moves or versions are removed, under the lock of
+    ``root/versions`` (:mod:`sunet.operations.versions` does).
+    """
+    doc: dict[str, Any] = {
+        "type": "Catalog",
+        "id": "lcz-map-versions",
+        "stac_version": pystac.get_stac_version(),
+        "title": "LCZ map versions",
+        "description": "Every published version of this map, oldest first"
+        + (f"; the latest is {latest}." if latest else "."),
+        "links": [{"rel": "root", "href": f"./{CATALOG_JSON}", "type": _JSON}],
+    }
+    for name in versions:
+        href = f"./versions/{name}/{CATALOG_JSON}"
+        if not (root / href).is_file():
+            continue
+        doc["links"].append({"rel": "child", "href": href, "type": _JSON, "title": name})
+        if name == latest:
+            doc["links"].append(
+                {"rel": "latest-version", "href": href, "type": _JSON, "title": name}
+            )
+    _write(root / CATALOG_JSON, doc)
+    return root / CATALOG_JSON
