@@ -1,5 +1,5 @@
 """``lcz-map-districts``: one mapping run as a Prefect flow (plan -> score scenes -> infer ->
-write -> record).
+write -> index -> record).
 
 Each task wraps one function of :mod:`sunet.mapping.pipeline`, so the flow does exactly what
 ``map_districts`` / ``lcz-map map`` do. Inference spreads over Dask when ``config.workers`` (or
@@ -27,6 +27,7 @@ from sunet.mapping.pipeline import (
     score_scenes,
     work_dir,
     write_area,
+    write_catalogs,
     write_record,
 )
 from sunet.mapping.report import area_table
@@ -63,6 +64,18 @@ def write_area_task(plan: MapPlan, work: Path, slug: str) -> AreaReport:
 
 
 @task(
+    name="write-catalogs",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_transient,
+)
+def write_catalogs_task(plan: MapPlan) -> None:
+    """The STAC catalog and the QGIS project of the written areas."""
+    write_catalogs(plan)
+
+
+@task(
     name="score-scenes",
     cache_policy=NO_CACHE,
     retries=1,
@@ -93,6 +106,7 @@ def map_flow(config: MapConfig) -> MapReport:
         counts = infer_task(plan, work)
         # One area at a time: the GDAL settings that make outputs reproducible are global.
         areas = [write_area_task(plan, work, slug) for slug in plan.slugs]
+    write_catalogs_task(plan)
     write_record_task(plan, scenes)
     report = map_report(plan, counts, areas, scenes)
     create_markdown_artifact(

@@ -7,12 +7,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pystac
 import pytest
 import rasterio
 from mapping_fixtures import LEFT, TOP, ColourPredictor, lcz_rgb, split_scene, write_districts
+from stac_validation import validate_offline
 
 from sunet.operations.remap import MapOptions, RemapConfig, plan_remap, remap
-from sunet.operations.versions import latest_version
+from sunet.operations.versions import latest_version, prune_versions
 
 PALETTE = {code: lcz_rgb(code) for code in (2, 6, 11, 14)}
 # Two districts side by side, each inside its own 512 m scene (scenes 1 m, cells 16 m).
@@ -165,3 +167,39 @@ def test_inbox_scene_is_ingested_and_remapped(city: RemapConfig, tmp_path: Path)
     assert result.plan.ingested == ["west.tif"] and result.plan.touched == ["west"]
     assert not (inbox / "west.tif").exists()
     assert (_dominant(result.version.path / "west" / "lcz_dominant.tif")[8:-8, 8:-8] == 14).all()  # type: ignore[union-attr]
+
+
+def test_root_catalog_follows_latest_and_versions_link_their_changes(city: RemapConfig) -> None:
+    model = ColourPredictor(PALETTE)
+    remap(city, predictor=model)
+    split_scene(city.scenes_dir / "east.tif", 11, 11, left=LEFT + 512)
+    remap(city, predictor=model)
+
+    root = pystac.Catalog.from_file(str(city.out / "catalog.json"))
+    assert [c.id for c in root.get_children()] == ["lcz-map-v0001", "lcz-map-v0002"]
+    (latest,) = root.get_links("latest-version")
+    assert pystac.Catalog.from_file(latest.get_absolute_href()).id == "lcz-map-v0002"
+    # The `latest` link of the map root reaches the same catalog.
+    assert pystac.Catalog.from_file(str(city.out / "latest" / "catalog.json")).id == "lcz-map-v0002"
+
+    v1, v2 = (pystac.Catalog.from_file(str(city.out / "versions" / v / "catalog.json"))
+              for v in ("v0001", "v0002"))  # fmt: skip
+    assert not v1.get_links("related")  # a first version has no change report
+    for catalog in (v1, v2):
+        described = {Path(x.get_absolute_href()).name for x in catalog.get_links("describedby")}
+        assert described == {"config.json", "version.json", "scenes.json"}
+    changes = {Path(x.get_absolute_href()) for x in v2.get_links("related")}
+    assert changes == {city.out / "versions" / "v0002" / "changes" / n
+                       for n in ("changes.md", "changes.json")}  # fmt: skip
+    for item in v2.get_items():
+        assert {Path(x.get_absolute_href()) for x in item.get_links("related")} == changes
+    assert all(p.is_file() for p in changes)
+
+    # The whole tree (root, both versions, their items) is valid STAC.
+    messages = validate_offline(city.out / "catalog.json")
+    assert len(messages) == 1 + 2 * 4 and all(m["valid_stac"] for m in messages)
+
+    prune_versions(city.out, keep=1)
+    root = pystac.Catalog.from_file(str(city.out / "catalog.json"))
+    assert [c.id for c in root.get_children()] == ["lcz-map-v0002"]
+    assert root.get_single_link("latest-version").href == "./versions/v0002/catalog.json"  # type: ignore[union-attr]

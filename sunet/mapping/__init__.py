@@ -16,6 +16,9 @@ layers over it. The choices a user of the maps should know, each documented wher
 * **Nodata**: -1 in the abundance and uncertainty rasters (all bands together), 0 in class rasters.
 * **Styles** (:mod:`.styles`): ``<name>.qml`` beside each GeoTIFF; the GeoPackage's two layers
   carry theirs in its ``layer_styles`` table, which QGIS applies on opening.
+* **Indexes** (:mod:`.stac`, :mod:`.qgis_project`): ``catalog.json``, a STAC catalog with an
+  item per area, and ``lcz_map.qgz``, a QGIS project with a styled layer group per area; both
+  with relative paths, so a map folder can be moved whole.
 * **Reproducibility**: outputs are byte-identical across reruns and between one process and
   Dask workers (same batches, same torch thread count).
 """

@@ -3,7 +3,8 @@
 The run maps the **city** once (the union of all districts) on one aligned grid of cells, streaming
 finished cell rows into a work raster; each district's products are then cut from it, so cells
 shared by two districts' bounding boxes are inferred once and agree everywhere. Every output
-folder is written whole under a temporary name and renamed into place (:func:`atomic_dir`).
+folder is written whole under a temporary name and renamed into place (:func:`atomic_dir`); the
+map is then indexed for other tools (:func:`write_catalogs`: a STAC catalog and a QGIS project).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -38,9 +40,11 @@ from sunet.mapping.mosaic import SceneMosaic
 from sunet.mapping.novelty import NoveltyModel, SceneNovelty, scene_novelty
 from sunet.mapping.predictor import AbundancePredictor, load_predictor
 from sunet.mapping.products import write_area_products
+from sunet.mapping.qgis_project import write_qgis_project
 from sunet.mapping.rasters import StreamingRaster, gdal_env
 from sunet.mapping.report import AreaReport, MapReport, map_report
 from sunet.mapping.resume import BatchCache
+from sunet.mapping.stac import write_map_catalog
 from sunet.mapping.windows import (
     MapGrid,
     cell_mask,
@@ -60,6 +64,7 @@ __all__ = [
     "score_scenes",
     "work_dir",
     "write_area",
+    "write_catalogs",
     "write_record",
 ]
 
@@ -157,6 +162,12 @@ class MapPlan:
     def slugs(self) -> list[str]:
         """Output folders in writing order: the city, then each district."""
         return [CITY] + [d.slug for d in self.districts]
+
+    def areas(self) -> list[District]:
+        """The areas in :attr:`slugs` order: the city (named 'City', the union of all districts),
+        then each district."""
+        union = shapely.union_all([d.geometry for d in self.districts])
+        return [District("City", CITY, union), *self.districts]
 
     def record(self) -> dict[str, Any]:
         """The resolved configuration and grid, as saved in ``config.json``."""
@@ -356,6 +367,20 @@ def score_scenes(plan: MapPlan) -> list[SceneNovelty]:
         return scene_novelty(plan.mosaic, model, profile.reference, plan.config.novelty_windows)
 
 
+def write_catalogs(plan: MapPlan, created: datetime | None = None) -> None:
+    """Index the written areas for other tools: ``out/catalog.json`` (STAC, one item per area,
+    every product an asset: :mod:`.stac`) and ``out/lcz_map.qgz`` (a QGIS project, a styled
+    layer group per area: :mod:`.qgis_project`), both with relative paths.
+
+    Args:
+        created: when the map was made (the items' datetime); None = now.
+    """
+    areas = plan.areas()
+    created = created or datetime.now(UTC).replace(microsecond=0)
+    write_map_catalog(plan.out, areas, plan.city.crs, created=created, model=plan.config.model)
+    write_qgis_project(plan.out, areas, plan.city.crs)
+
+
 NOVELTY_CSV = "scene_novelty.csv"
 
 
@@ -399,5 +424,6 @@ def map_districts(
         with work_dir(plan) as work:
             counts = infer_cells(plan, work, client)
             areas = [write_area(plan, work, slug) for slug in plan.slugs]
+        write_catalogs(plan)
         write_record(plan, scenes)
         return map_report(plan, counts, areas, scenes)

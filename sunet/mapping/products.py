@@ -35,27 +35,57 @@ from sunet.mapping.windows import MapGrid, cell_mask
 from sunet.mapping.wudapt import write_wudapt
 
 __all__ = [
-    "OUTPUT_FILES",
+    "PRODUCT_FILES",
     "AreaSummary",
+    "ProductFile",
     "dominant_class",
     "normalised_entropy",
     "write_area_products",
 ]
 
 SUMMARY = "summary.csv"  # per class: dominant and abundance-weighted area (sunet.mapping.report)
-OUTPUT_FILES = (
-    "lcz_abundance.tif",
-    "lcz_abundance.qml",
-    "lcz_dominant.tif",
-    "lcz_dominant.qml",
-    "lcz_dominant.gpkg",
-    "lcz_uncertainty.tif",
-    "lcz_uncertainty.qml",
-    "lcz_wudapt_100m.tif",
-    "lcz_wudapt_100m.qml",
-    SUMMARY,
-    "quicklook.png",
-)
+COG = "image/tiff; application=geotiff; profile=cloud-optimized"
+QML = "application/xml"
+
+
+@dataclass(frozen=True)
+class ProductFile:
+    """One file of an area's folder, as the catalogues (STAC, the QGIS project) describe it.
+
+    ``key`` names it among an area's STAC assets; ``roles`` are STAC asset roles; ``styles``
+    names the product a ``.qml`` file styles.
+    """
+
+    name: str
+    key: str
+    title: str
+    media_type: str
+    roles: tuple[str, ...]
+    styles: str | None = None
+
+
+_GPKG = "application/geopackage+sqlite3"
+PRODUCT_FILES: tuple[ProductFile, ...] = (
+    ProductFile("lcz_abundance.tif", "abundance", "LCZ abundances", COG, ("data",)),
+    ProductFile("lcz_abundance.qml", "abundance_style", "QGIS style of the abundances", QML,
+                ("style",), "lcz_abundance.tif"),
+    ProductFile("lcz_dominant.tif", "dominant", "Dominant LCZ", COG, ("data",)),
+    ProductFile("lcz_dominant.qml", "dominant_style", "QGIS style of the dominant LCZ", QML,
+                ("style",), "lcz_dominant.tif"),
+    ProductFile("lcz_dominant.gpkg", "polygons", "Dominant LCZ polygons and grid cells", _GPKG,
+                ("data",)),
+    ProductFile("lcz_uncertainty.tif", "uncertainty", "Uncertainty (normalised entropy)", COG,
+                ("data",)),
+    ProductFile("lcz_uncertainty.qml", "uncertainty_style", "QGIS style of the uncertainty", QML,
+                ("style",), "lcz_uncertainty.tif"),
+    ProductFile("lcz_wudapt_100m.tif", "wudapt", "Dominant LCZ, WUDAPT grid (EPSG:4326, ~100 m)",
+                COG, ("data",)),
+    ProductFile("lcz_wudapt_100m.qml", "wudapt_style", "QGIS style of the WUDAPT raster", QML,
+                ("style",), "lcz_wudapt_100m.tif"),
+    ProductFile(SUMMARY, "summary", "Area and share of each LCZ", "text/csv", ("metadata",)),
+    ProductFile("quicklook.png", "quicklook", "Quicklook with legend", "image/png", ("overview",)),
+)  # fmt: skip
+
 # Cell rows per block of the product pass.
 _BLOCK_ROWS = 64
 # Long side of the quicklook image, pixels (larger areas are decimated).

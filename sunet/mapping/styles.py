@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from sunet.lcz import CLASSES
 
 __all__ = [
+    "QGIS_VERSION",
     "VIRIDIS",
     "MAGMA",
     "categorized_vector_qml",
@@ -26,7 +27,8 @@ __all__ = [
     "suggestion_qml",
 ]
 
-_QGIS_VERSION = "3.22.0"
+# The QGIS release whose format the styles (and the project, :mod:`.qgis_project`) follow.
+QGIS_VERSION = "3.22.0"
 
 # Colour ramps as (position 0-1, '#rrggbb') stops, sampled from matplotlib's perceptual maps.
 VIRIDIS: tuple[tuple[float, str], ...] = (
@@ -54,7 +56,7 @@ def _document(categories: str) -> ET.Element:
     return ET.Element(
         "qgis",
         {
-            "version": _QGIS_VERSION,
+            "version": QGIS_VERSION,
             "styleCategories": categories,
             "hasScaleBasedVisibilityFlag": "0",
             "minScale": "1e+08",

@@ -32,6 +32,7 @@ __all__ = [
     "DOMINANT_LAYER",
     "GPKG_OPTIONS",
     "CellsLayerWriter",
+    "read_layer_styles",
     "write_dominant_polygons",
     "write_layer_styles",
 ]
@@ -149,3 +150,15 @@ def write_layer_styles(path: Path, styles: dict[str, str]) -> None:
         for layer, qml in styles.items()
     ]
     pyogrio.write_dataframe(pd.DataFrame(rows), path, layer="layer_styles", driver="GPKG")
+
+
+def read_layer_styles(path: Path) -> dict[str, str]:
+    """The default styles of a GeoPackage's layers (layer name -> QML), as
+    :func:`write_layer_styles` stored them; empty when the file has none."""
+    if "layer_styles" not in {name for name, _ in pyogrio.list_layers(path)}:
+        return {}
+    table = pyogrio.read_dataframe(
+        path, layer="layer_styles", columns=["f_table_name", "styleQML", "useAsDefault"]
+    )
+    default = table[table["useAsDefault"].astype(bool)]
+    return dict(zip(default["f_table_name"], default["styleQML"], strict=True))

@@ -16,8 +16,9 @@ One remap (:func:`remap`, or step by step as the ``lcz-map`` flow does it):
    :func:`sunet.mapping.windows.affected_cells`), at the cost of the changed area only.
 3. :func:`finish_version` writes ``scenes.json`` (the manifest), ``version.json`` (plan, inputs,
    mapping summary) and, against the previous version, ``changes/`` (transition matrices and
-   changed area per district, see :mod:`sunet.operations.changes`); the version is then
-   published and ``latest`` switched (:mod:`sunet.operations.versions`).
+   changed area per district, see :mod:`sunet.operations.changes`), names the version's STAC
+   catalog and links these records from it (:func:`sunet.mapping.stac.mark_version`); the
+   version is then published and ``latest`` switched (:mod:`sunet.operations.versions`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from sunet.hashing import file_hash
 from sunet.locks import hold
 from sunet.mapping import MapConfig, MapReport, map_districts
 from sunet.mapping.districts import read_districts, slugify
+from sunet.mapping.stac import mark_version
 from sunet.operations.changes import DistrictChange, compare_rasters, write_change_report
 from sunet.operations.config import RUNTIME_OPTIONS, MapOptions, RemapConfig
 from sunet.operations.inbox import (
@@ -347,6 +349,8 @@ def finish_version(
             if record.is_file():
                 text = record.read_text(encoding="utf-8")
                 write_text_atomic(record, text.replace(str(folder), str(version.path)))
+        previous = plan.previous.name if changes is not None and plan.previous else None
+        mark_version(folder, version.name, previous, [VERSION_JSON, SCENES_JSON])
 
     version = publish_version(plan.config.out, built, finalize)
     changes_md = version.path / CHANGES / "changes.md" if changes is not None else None

@@ -6,12 +6,15 @@ Layout of a map root::
     ROOT/versions/v0002/ ...
     ROOT/latest.json                {"version": "v0002", "path": "versions/v0002", ...}
     ROOT/latest -> versions/v0002   symlink, for people and tools that open files by path
+    ROOT/catalog.json               STAC catalog: every version a child, `latest-version` link
 
 A version is built in a hidden temporary folder beside the others and renamed to ``vNNNN`` only
 when complete; the pointer is then switched with ``os.replace`` (``latest.json`` written to a
 temporary name and renamed, the symlink created under a temporary name and renamed over the old
 one), so a reader sees either the old map or the new one, never a mixture. ``latest.json`` is the
-authority (it works on every file system); the symlink is skipped where links cannot be made.
+authority (it works on every file system); the symlink is skipped where links cannot be made. The
+root's STAC catalog (:func:`sunet.mapping.stac.write_versions_catalog`) is rewritten, under the
+same lock, whenever the pointer moves or versions are pruned.
 """
 
 from __future__ import annotations
@@ -188,6 +191,16 @@ def _point_latest(root: Path, version: MapVersion) -> None:
     except OSError:
         # No symlinks here (some network or Windows file systems): latest.json alone is the pointer.
         tmp.unlink(missing_ok=True)
+    _index_versions(root, version.name)
+
+
+def _index_versions(root: Path, latest: str | None) -> None:
+    """Rewrite ``ROOT/catalog.json`` (call it holding the lock of ``ROOT/versions``)."""
+    # Imported here: the catalog module brings pystac and GDAL, which readers of the pointer
+    # (the inbox sensor) do not need.
+    from sunet.mapping.stac import write_versions_catalog
+
+    write_versions_catalog(root, [v.name for v in list_versions(root)], latest)
 
 
 def prune_versions(root: str | os.PathLike[str], keep: int) -> list[MapVersion]:
@@ -197,12 +210,18 @@ def prune_versions(root: str | os.PathLike[str], keep: int) -> list[MapVersion]:
     """
     if keep < 1:
         raise ValueError(f"keep must be at least 1, got {keep}")
-    latest = latest_version(root)
-    versions = list_versions(root)
-    doomed = [v for v in versions[:-keep] if v != latest]
-    for v in doomed:
-        # Rename first so a half-deleted folder never looks like a version.
-        trash = v.path.with_name(f".old-{uuid.uuid4().hex[:8]}-{v.name}")
-        os.replace(v.path, trash)
-        shutil.rmtree(trash, ignore_errors=True)
+    root = Path(root)
+    trash: list[Path] = []
+    with hold(root / "versions", wait=True):  # the publishers' lock: the catalog moves with it
+        latest = latest_version(root)
+        versions = list_versions(root)
+        doomed = [v for v in versions[:-keep] if v != latest]
+        for v in doomed:
+            # Rename first so a half-deleted folder never looks like a version.
+            trash.append(v.path.with_name(f".old-{uuid.uuid4().hex[:8]}-{v.name}"))
+            os.replace(v.path, trash[-1])
+        if doomed:
+            _index_versions(root, latest.name if latest else None)
+    for folder in trash:  # after the lock: deleting a large map need not hold up publishing
+        shutil.rmtree(folder, ignore_errors=True)
     return doomed
