@@ -99,11 +99,13 @@ def flag_of(name: str, flags: dict[str, str] | None = None) -> str:
 
 
 def _optional(annotation: Any) -> Any:
-    """``X | None`` -> ``X``; anything else unchanged."""
+    """``X | None`` -> ``X``, ``Annotated[X, ...]`` -> ``X``; anything else unchanged."""
     if get_origin(annotation) in (typing.Union, types.UnionType):
         inner = [a for a in get_args(annotation) if a is not type(None)]
         if len(inner) == 1:
-            return inner[0]
+            return _optional(inner[0])
+    if get_origin(annotation) is typing.Annotated:
+        return get_args(annotation)[0]  # the validators run when the config is built
     return annotation
 
 

@@ -44,9 +44,8 @@ def _has_pyqgis() -> bool:
     return probe.returncode == 0
 
 
-@pytest.mark.qgis
-@pytest.mark.skipif(not _has_pyqgis(), reason="system python3 cannot import qgis.core")
-def test_outputs_open_valid_and_styled_in_qgis(tmp_path: Path) -> None:
+def two_district_map(tmp_path: Path) -> Path:
+    """A map of two districts (LCZ 2 west, LCZ G east) into ``tmp_path / "out"``."""
     scene = split_scene(tmp_path / "scene.tif", left_code=2, right_code=17)
     districts = write_districts(
         tmp_path / "districts.gpkg",
@@ -56,6 +55,13 @@ def test_outputs_open_valid_and_styled_in_qgis(tmp_path: Path) -> None:
     out = tmp_path / "out"
     config = MapConfig(scenes=[scene], districts=districts, out=out, progress=False)
     map_districts(config, ColourPredictor({2: lcz_rgb(2), 17: lcz_rgb(17)}))
+    return out
+
+
+@pytest.mark.qgis
+@pytest.mark.skipif(not _has_pyqgis(), reason="system python3 cannot import qgis.core")
+def test_outputs_open_valid_and_styled_in_qgis(tmp_path: Path) -> None:
+    out = two_district_map(tmp_path)
 
     proc = _system_python(SCRIPT, [str(out)], tmp_path)
     lines = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
@@ -88,14 +94,7 @@ def test_suggestions_open_styled_and_labelled_in_qgis(tmp_path: Path) -> None:
 @pytest.mark.qgis
 @pytest.mark.skipif(not _has_pyqgis(), reason="system python3 cannot import qgis.core")
 def test_project_opens_styled_and_draws_after_moving_the_folder(tmp_path: Path) -> None:
-    scene = split_scene(tmp_path / "scene.tif", left_code=2, right_code=17)
-    districts = write_districts(
-        tmp_path / "districts.gpkg",
-        {"Old Town": (LEFT + 32, TOP - 480, LEFT + 240, TOP - 32),
-         "Riverside": (LEFT + 240, TOP - 480, LEFT + 496, TOP - 200)},
-    )  # fmt: skip
-    config = MapConfig(scenes=[scene], districts=districts, out=tmp_path / "out", progress=False)
-    map_districts(config, ColourPredictor({2: lcz_rgb(2), 17: lcz_rgb(17)}))
+    two_district_map(tmp_path)
     # Moved, not copied: nothing is left at the old place for an absolute path to find.
     moved = tmp_path / "elsewhere" / "lcz map"
     moved.parent.mkdir()

@@ -8,8 +8,9 @@ stores and bundles record a CRS as text (:func:`crs_name`).
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
+from pydantic import AfterValidator
 from pyproj import CRS
 
 if TYPE_CHECKING:  # GDAL is loaded only where a rasterio CRS is made
@@ -17,6 +18,7 @@ if TYPE_CHECKING:  # GDAL is loaded only where a rasterio CRS is made
 
 __all__ = [
     "AUTO",
+    "KnownCrs",
     "crs_name",
     "from_rasterio",
     "known_crs",
@@ -63,6 +65,10 @@ def known_crs(text: str | None) -> str | None:
         except ValueError:
             raise ValueError(f"{text!r} is not a known CRS") from None
     return text
+
+
+# A config field holding a CRS as the user writes it ('EPSG:3857', WKT ...), checked on validation.
+KnownCrs = Annotated[str, AfterValidator(known_crs)]
 
 
 def utm_crs(lon: float, lat: float) -> CRS:

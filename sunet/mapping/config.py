@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sunet.geo.crs import AUTO
+from sunet.geo.crs import AUTO, KnownCrs
 from sunet.options import same_field
 from sunet.tiling.config import TileConfig
 
@@ -34,7 +34,7 @@ class MapConfig(BaseModel):
         "The order given is the mosaic priority: where scenes overlap, the first valid pixel wins.",
         min_length=1,
     )
-    scene_crs: str | None = same_field(TileConfig, "scene_crs")
+    scene_crs: KnownCrs | None = same_field(TileConfig, "scene_crs")
     districts: Path = Field(
         description="Vector file of district polygons (any CRS, must have one)."
     )
@@ -150,13 +150,6 @@ class MapConfig(BaseModel):
         if (self.base is None) != (self.update_area is None):
             raise ValueError("base and update_area go together: give both or neither")
         return self
-
-    @field_validator("scene_crs")
-    @classmethod
-    def _scene_crs_known(cls, v: str | None) -> str | None:
-        from sunet.geo.crs import known_crs  # imports GDAL: not for building --help
-
-        return known_crs(v)
 
     @field_validator("bands")
     @classmethod

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sunet.geo.crs import AUTO
+from sunet.geo.crs import AUTO, KnownCrs
 
 if TYPE_CHECKING:
     from sunet.geo.raster import Radiometry
@@ -25,7 +25,7 @@ class TileConfig(BaseModel):
         description="Scene files, folders (their *.tif/*.tiff/*.jp2/*.img/*.vrt, and *.jpg/*.jpeg/"
         "*.png with a world file beside them) or glob patterns."
     )
-    scene_crs: str | None = Field(
+    scene_crs: KnownCrs | None = Field(
         default=None,
         description="CRS of scenes whose files give none, e.g. 'EPSG:3857' for a Google Earth "
         "JPEG/PNG with a world file but no .prj or .aux.xml. A scene with a CRS of its own keeps "
@@ -104,13 +104,6 @@ class TileConfig(BaseModel):
         ge=1,
         description="Scenes tiled in parallel (Dask threads); 1 runs in this thread.",
     )
-
-    @field_validator("scene_crs")
-    @classmethod
-    def _scene_crs_known(cls, v: str | None) -> str | None:
-        from sunet.geo.crs import known_crs  # imports GDAL: not for building --help
-
-        return known_crs(v)
 
     @field_validator("bands")
     @classmethod
