@@ -4,7 +4,8 @@
 Wuhan) as the work raster a mapping run streams its cells into, and lets
 :func:`sunet.mapping.products.write_area_products` write ``root/city`` and, for each district
 box, ``root/<slug>`` from it, as ``lcz-map map`` does; ``root/config.json`` marks the map
-complete. Every value a test expects is then computable by hand.
+complete. Every value a test expects is then computable by hand. ``example_map(root)`` is the
+map the parameter tests share.
 """
 
 from __future__ import annotations
@@ -79,3 +80,25 @@ def write_map(
     source.unlink()
     (root / "config.json").write_text(json.dumps({"grid": {"cell_size_m": CELL}}) + "\n")
     return root
+
+
+# The example map: 24 x 24 cells; row 0 the 17 pure classes (code = column + 1), row 1 60 % LCZ 2
+# + 40 % LCZ D, the first four cells of row 2 unmapped, LCZ 6 elsewhere; a district "East Side"
+# over the 12 eastern columns.
+PURE_ROW, MIX_ROW, NODATA_ROW = 0, 1, 2
+EXAMPLE_MIX = {2: 0.6, 14: 0.4}
+
+
+def example_abundances() -> np.ndarray:
+    """float32 ``(17, 24, 24)``: the example map's abundances."""
+    a = np.broadcast_to(one_hot(6)[:, None, None], (NUM_CLASSES, 24, 24)).copy()
+    for code in range(1, NUM_CLASSES + 1):
+        a[:, PURE_ROW, code - 1] = one_hot(code)
+    a[:, MIX_ROW, :] = mix(EXAMPLE_MIX)[:, None]
+    a[:, NODATA_ROW, :4] = ABUNDANCE_NODATA
+    return a
+
+
+def example_map(root: Path) -> Path:
+    """Write the example map (city and the district "East Side", folder ``east-side``)."""
+    return write_map(root, example_abundances(), {"East Side": cell_box(0, 12, 24, 24)})
