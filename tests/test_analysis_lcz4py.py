@@ -14,8 +14,8 @@ its 34 layers (its ``*_mean`` layers and ``z0``). Conventions that differ:
   the range closed at a stated bound (:mod:`sunet.analysis.parameters`);
 * roughness length: for a range of two Davenport classes it takes one class's z0, we their
   geometric mean;
-* its table departs from Stewart & Oke's in places: impervious fractions of LCZ 2-10 repeat the
-  building fractions and LCZ E gets 0-10 % (Table 3: >90 %); admittances typed ``1.500`` for
+* its table departs from Stewart & Oke's in places: impervious fractions of LCZ 1-10 repeat the
+  building fractions (equal to Table 3's only for LCZ 1) and LCZ E gets 0-10 % (Table 3: >90 %); admittances typed ``1.500`` for
   1,500 (R and Python read 1.5, so most classes are in kJ m-2 s-1/2 K-1), LCZ 2's upper bound is
   2,000 (Table 4: 2,200), LCZ 7, C and F mix the two units, dense trees get 0 ('unknown').
 
@@ -63,7 +63,7 @@ DIFFERENT = {
     "aspect_ratio": "1 A D E F G",
     # '<10' %: LCZ4r 9 %, we 5 %.
     "building_surface_fraction": "A B C D E F G",
-    # LCZ4r repeats the building fractions for LCZ 2-10; E: 0-10 % (Table 3: >90 %).
+    # LCZ4r repeats the building fractions (Table 3's for LCZ 1 only); E: 0-10 % (Table 3: >90 %).
     "impervious_surface_fraction": "2 3 4 5 6 7 8 9 10 E",
     "pervious_surface_fraction": "",
     # '>25': LCZ4r 26 m, we 50 m (WUDAPT-to-WRF); '<2', '<1', '<0.25': LCZ4r near the bound.
