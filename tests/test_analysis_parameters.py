@@ -19,6 +19,7 @@ from sunet.analysis.parameters import (
 from sunet.lcz import NUM_CLASSES
 from sunet.mapping.accumulate import ABUNDANCE_NODATA
 
+
 def test_class_values_are_the_middle_of_each_range() -> None:
     expected = np.array([EXPECTED[code] for code in range(1, NUM_CLASSES + 1)]).T
     np.testing.assert_allclose(class_values(), expected, rtol=1e-12)
