@@ -15,9 +15,10 @@ its 34 layers (its ``*_mean`` layers and ``z0``). Conventions that differ:
 * roughness length: for a range of two Davenport classes it takes one class's z0, we their
   geometric mean;
 * its table departs from Stewart & Oke's in places: impervious fractions of LCZ 1-10 repeat the
-  building fractions (equal to Table 3's only for LCZ 1) and LCZ E gets 0-10 % (Table 3: >90 %); admittances typed ``1.500`` for
-  1,500 (R and Python read 1.5, so most classes are in kJ m-2 s-1/2 K-1), LCZ 2's upper bound is
-  2,000 (Table 4: 2,200), LCZ 7, C and F mix the two units, dense trees get 0 ('unknown').
+  building fractions (equal to Table 3's only for LCZ 1) and LCZ E gets 0-10 % (Table 3: >90 %);
+  admittances typed ``1.500`` for 1,500 (R and Python read 1.5, so most classes are in kJ m-2
+  s-1/2 K-1), LCZ 2's upper bound is 2,000 (Table 4: 2,200), LCZ 7, C and F mix the two units,
+  dense trees get 0 ('unknown').
 
 The test pins each of these: wherever no difference is listed, the values must be equal.
 """

@@ -1,4 +1,5 @@
-"""The urban canopy parameter rasters open in QGIS 3.22 (system PyQGIS, headless) with every style."""
+"""The urban canopy parameter rasters open in QGIS 3.22 (system PyQGIS, headless) with every
+style."""
 
 from __future__ import annotations
 

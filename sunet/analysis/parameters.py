@@ -2,10 +2,12 @@
 
 Every Local Climate Zone has a range of values for ten properties in Stewart & Oke (2012),
 Tables 3 and 4 (``sunet/resources/lcz_classes.csv``, read by :mod:`sunet.lcz`). A class stands for
-the middle of its range, as the class-lookup tools do (LCZ4r's ``lcz_get_parameters``, WUDAPT-to-WRF's
-``LCZ_UCP_lookup.csv``). :data:`PARAMETERS` below is the one table that says, per parameter, how
-that class value is read from the ranges and how the values of the classes present in a cell
-combine; the README ("Urban canopy parameters") gives the reasons.
+the middle of its range, as the class-lookup tools do: LCZ4r's ``lcz_get_parameters``
+(github.com/ByMaxAnjos/LCZ4r, ``R/lcz_get_parameters.R``; LCZ4py on PyPI is its Python port) and
+WUDAPT-to-WRF's lookup table (github.com/matthiasdemuzere/w2w, ``LCZ_UCP_lookup.csv``).
+:data:`PARAMETERS` below is the one table that says, per parameter, how that class value is read
+from the ranges and how the values of the classes present in a cell combine; the README ("Urban
+canopy parameters") gives the reasons.
 
 * **Class value**: the middle of the printed range. An open bound (``'<10'``, ``'>25'``) is closed
   at the parameter's ``bounds``; where the table gives no value (the height of water, ``'-'``;
@@ -108,7 +110,8 @@ class Parameter:
         weight = {
             "area": "abundance",
             "building": "abundance x building surface fraction of the class",
-            "ground": "abundance x open-ground fraction (1 - building surface fraction) of the class",
+            "ground": "abundance x open-ground fraction (1 - building surface fraction) "
+            "of the class",
         }[self.weight]
         if self.mean == "geometric":
             return f"geometric mean of the class values weighted by {weight} (exp of mean ln)"
@@ -132,7 +135,8 @@ PARAMETERS: tuple[Parameter, ...] = (
               "aspect_ratio", "ground", "arithmetic", bounds=(0.0, 3.0),
               legend=(0.0, 0.75, 1.5, 2.25, 3.0), source=_SOURCE_T3),
     _fraction("building_surface_fraction", "Building surface fraction", "building_surface_pct"),
-    _fraction("impervious_surface_fraction", "Impervious surface fraction", "impervious_surface_pct"),
+    _fraction("impervious_surface_fraction", "Impervious surface fraction",
+              "impervious_surface_pct"),
     _fraction("pervious_surface_fraction", "Pervious surface fraction", "pervious_surface_pct"),
     # '>25' (LCZ 1, 4) closes at 75 m: mid 50 m, WUDAPT-to-WRF's MH_URB2D of LCZ 1 and 4. Water
     # has no roughness elements ('-').
