@@ -9,7 +9,8 @@ Top to bottom, each step one library call:
    options, not new imagery); a newly trained model is scored on the test split;
 3. map: plan against the latest map version (new scenes from the inbox, changed inputs), map only
    the districts that new or changed scenes touch (or all of them on a first run / new model),
-   publish ``OUT/versions/vNNNN`` and switch ``latest`` (:mod:`sunet.operations.remap`);
+   write the urban canopy parameters of every area of it (:mod:`sunet.analysis`), publish
+   ``OUT/versions/vNNNN`` and switch ``latest`` (:mod:`sunet.operations.remap`);
 4. report: Prefect artifacts with the model's metrics, the tiling report, the map (quicklook and
    per-district classes) and the changes since the previous version.
 
@@ -105,6 +106,14 @@ def assess_task(built: Path, reference: Path, field: str) -> dict[str, Any]:
 
     config = AssessConfig(map=built, reference=reference, field=field, out=built / "assessment")
     return assess(config).model_dump(mode="json")
+
+
+@task(name="write-parameters", cache_policy=NO_CACHE)
+def parameters_task(built: Path) -> list[str]:
+    """Urban canopy parameter rasters of every area of the new map, into its area folders."""
+    from sunet.analysis import ParametersConfig, write_parameters
+
+    return write_parameters(ParametersConfig(map=built)).areas
 
 
 @task(
@@ -454,9 +463,9 @@ def remap_flow(
     reference_field: str = default_of(AssessConfig, "field"),
     publish: bool = True,
 ) -> dict[str, Any]:
-    """Plan, map, assess (with ``reference``) and publish one map version, then report it (the
-    map half of ``lcz-map``; ``publish`` False leaves the report artifacts to the caller, with
-    a link here)."""
+    """Plan, map, derive its urban canopy parameters, assess (with ``reference``) and publish one
+    map version, then report it (the map half of ``lcz-map``; ``publish`` False leaves the report
+    artifacts to the caller, with a link here)."""
     plan = plan_task(config)
     print(f"plan: {plan.mode}: {plan.reason}")
     result: dict[str, Any] = {"plan": plan.to_json(), "version": None, "model": str(config.model)}
@@ -467,6 +476,7 @@ def remap_flow(
     _forget_other_builds(built)
     report = map_task.with_options(refresh_cache=not built.is_dir())(plan, built)
     shutil.rmtree(_resume_dir(built), ignore_errors=True)  # the finished build is kept instead
+    parameters_task(built)
     assessment = assess_task(built, reference, reference_field) if reference else None
     version, _ = publish_task(plan, built, report)
     result["version"] = version.name

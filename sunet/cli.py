@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "map": ("sunet.mapping.command", "map district LCZ abundances from scenes"),
     "remap": ("sunet.operations.command", "remap when new imagery arrives (map versions)"),
     "suggest": ("sunet.mapping.suggest_command", "suggest where to label next"),
+    "parameters": ("sunet.analysis.command", "urban canopy parameters from a map's abundances"),
 }
 
 
@@ -61,7 +62,7 @@ def _summary_parser() -> argparse.ArgumentParser:
 
 
 # Commands that write an output folder under a lock (sunet.locks): they take --wait.
-WRITERS = ("tile", "train", "map", "remap")
+WRITERS = ("tile", "train", "map", "remap", "parameters")
 
 
 def build_parser(command: str) -> tuple[argparse.ArgumentParser, ModuleType]:

@@ -2,8 +2,11 @@
 
 The 17 classes of Stewart & Oke (2012) with the raster coding of LCZ products (WUDAPT, the global
 LCZ map): codes 1-10 for the built types, 11-17 for LCZ A-G. The class table ships with the package
-(``resources/lcz_classes.csv``) together with the standard palette and Stewart & Oke's Table 3
-property ranges, which the synthetic city uses to render each class.
+(``resources/lcz_classes.csv``) together with the standard palette and the property ranges of
+Stewart & Oke's Tables 3 (geometric and surface cover: sky view factor ... terrain roughness class)
+and 4 (thermal, radiative and metabolic: surface admittance, surface albedo, anthropogenic heat
+output), as printed there. The synthetic city renders each class from them;
+:mod:`sunet.analysis.parameters` turns them into urban canopy parameters.
 
 Everything that needs a class order (model outputs, abundance columns, raster bands, styles) uses
 :data:`CLASSES` in raster-code order; index ``i`` of a model output is raster code ``i + 1``.
@@ -36,10 +39,11 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Range:
-    """A property range from Stewart & Oke's Table 3, e.g. ``'40-60'``, ``'>25'``, ``'<10'``.
+    """A property range from Stewart & Oke's Tables 3-4, e.g. ``'40-60'``, ``'>25'``, ``'<10'``,
+    or one value (``'1500'``, both bounds equal).
 
     ``low``/``high`` are ``None`` where the table gives an open bound; ``'-'`` (undefined, as for
-    the height of water) gives both ``None``.
+    the height of water) and ``'unknown'`` (the admittance of dense trees) give both ``None``.
     """
 
     low: float | None
@@ -48,12 +52,14 @@ class Range:
     @classmethod
     def parse(cls, text: str) -> Range:
         text = text.strip()
-        if text in ("", "-"):
+        if text in ("", "-", "unknown"):
             return cls(None, None)
         if text.startswith(">"):
             return cls(float(text[1:]), None)
         if text.startswith("<"):
             return cls(None, float(text[1:]))
+        if "-" not in text:
+            return cls(float(text), float(text))
         low, high = text.split("-")
         return cls(float(low), float(high))
 
@@ -79,7 +85,7 @@ class LczClass:
         name: Stewart & Oke's name, e.g. ``'Compact high-rise'``.
         kind: ``'built'`` or ``'natural'``.
         colour: the standard LCZ palette colour, ``'#rrggbb'``.
-        properties: Table 3 ranges keyed by column name (``building_surface_pct`` ...).
+        properties: Tables 3-4 ranges keyed by column name (``building_surface_pct`` ...).
     """
 
     code: int
@@ -121,6 +127,10 @@ _PROPERTY_COLUMNS = (
     "impervious_surface_pct",
     "pervious_surface_pct",
     "roughness_height_m",
+    "terrain_roughness_class",
+    "surface_admittance",
+    "surface_albedo",
+    "anthropogenic_heat_w_m2",
 )
 
 

@@ -63,7 +63,13 @@ def test_rerun_after_crash_reuses_the_map(
     result = lcz_map(**args)  # resumes: the finished map is published, not recomputed
     assert calls == {"map": 1, "publish": 2}
     assert result["version"] == "v0001" and result["plan"]["mode"] == "full"
-    assert (tmp_path / "map" / "latest" / "hanyang" / "lcz_dominant.tif").is_file()
+    latest = tmp_path / "map" / "latest"
+    assert (latest / "hanyang" / "lcz_dominant.tif").is_file()
+    # Each version carries the urban canopy parameters of its areas.
+    for area in ("city", "hanyang"):
+        assert (latest / area / "lcz_parameters.tif").is_file()
+        assert (latest / area / "lcz_parameters_lookup_100m.tif").is_file()
+    assert json.loads((latest / "lcz_parameters.json").read_text())["areas"] == ["city", "hanyang"]
 
     again = lcz_map(**args)  # nothing new: nothing mapped, nothing published
     assert again["plan"]["mode"] == "none" and again["version"] is None

@@ -48,6 +48,20 @@ def test_property_ranges_parse_open_bounds() -> None:
     assert lcz.Range(40.0, 60.0).mid() == 50.0
 
 
+def test_table_4_and_roughness_class_ranges() -> None:
+    # Stewart & Oke (2012), Table 4 and Table 3's Davenport roughness class.
+    one, trees, water = lcz.by_code(1), lcz.by_code(11), lcz.by_code(17)
+    assert one.properties["surface_admittance"] == lcz.Range(1500.0, 1800.0)
+    assert one.properties["anthropogenic_heat_w_m2"] == lcz.Range(50.0, 300.0)
+    assert lcz.by_code(10).properties["anthropogenic_heat_w_m2"] == lcz.Range(300.0, None)
+    assert lcz.by_code(2).properties["terrain_roughness_class"] == lcz.Range(6.0, 7.0)
+    assert trees.properties["terrain_roughness_class"] == lcz.Range(8.0, 8.0)
+    assert trees.properties["surface_admittance"] == lcz.Range(None, None)  # 'unknown'
+    assert water.properties["surface_admittance"] == lcz.Range(1500.0, 1500.0)
+    assert water.properties["surface_albedo"] == lcz.Range(0.02, 0.10)
+    assert water.properties["anthropogenic_heat_w_m2"] == lcz.Range(0.0, 0.0)
+
+
 @pytest.mark.parametrize(
     ("value", "code"),
     [

@@ -64,7 +64,8 @@ class StreamingRaster:
     Args:
         path: work file; crs, transform, width, height: its grid;
         count, dtype, nodata: bands.
-        descriptions: per-band descriptions; colormap: for band 1; tags: dataset tags.
+        descriptions: per-band descriptions; colormap: for band 1; tags: dataset tags;
+        band_tags: per-band tags; units: per-band units (GDAL's unit type, e.g. ``'m'``).
     """
 
     def __init__(
@@ -81,6 +82,8 @@ class StreamingRaster:
         descriptions: list[str] | None = None,
         colormap: dict[int, tuple[int, int, int, int]] | None = None,
         tags: dict[str, str] | None = None,
+        band_tags: list[dict[str, str]] | None = None,
+        units: list[str] | None = None,
     ) -> None:
         self.path = path
         self.height, self.width, self.count = height, width, count
@@ -109,6 +112,10 @@ class StreamingRaster:
             self._ds.write_colormap(1, colormap)
         if tags:
             self._ds.update_tags(**tags)
+        for b, band in enumerate(band_tags or [], start=1):
+            self._ds.update_tags(b, **band)
+        for b, unit in enumerate(units or [], start=1):
+            self._ds.set_band_unit(b, unit)
 
     def write_rows(self, row0: int, data: np.ndarray) -> None:
         """Write ``(count, rows, width)`` starting at row ``row0``."""

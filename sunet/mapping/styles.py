@@ -47,9 +47,14 @@ MAGMA: tuple[tuple[float, str], ...] = (
 )
 
 
-def _rgba(hex_colour: str, alpha: int = 255) -> str:
+def _rgb(hex_colour: str) -> tuple[int, int, int]:
     c = hex_colour.lstrip("#")
-    return f"{int(c[0:2], 16)},{int(c[2:4], 16)},{int(c[4:6], 16)},{alpha}"
+    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
+
+
+def _rgba(hex_colour: str, alpha: int = 255) -> str:
+    r, g, b = _rgb(hex_colour)
+    return f"{r},{g},{b},{alpha}"
 
 
 def _document(categories: str) -> ET.Element:
@@ -119,10 +124,30 @@ def pseudocolor_raster_qml(
     ramp: Sequence[tuple[float, str]] = VIRIDIS,
     minimum: float = 0.0,
     maximum: float = 1.0,
+    *,
+    values: Sequence[float] | None = None,
+    unit: str = "",
 ) -> str:
     """One band as a continuous ramp over ``[minimum, maximum]`` (fixed, not stretched to the
-    data, so maps of different districts compare)."""
+    data, so maps of different districts compare).
+
+    Args:
+        values: the legend's values, lowest to highest (they replace ``minimum``/``maximum``):
+            the ramp's colours are spread evenly over them and QGIS interpolates between
+            neighbours, so unevenly spaced values (roughness classes) each get their own colour.
+        unit: written after each legend value (``'m'``, ``'W m-2'``; ``'1'`` = none).
+    """
     root = _document("AllStyleCategories")
+    if values is None:
+        items = [(minimum + p * (maximum - minimum), c) for p, c in ramp]
+        labels = [f"{v:.2f}" for v, _ in items]
+    else:
+        n = len(values)
+        items = [(v, _ramp_colour(ramp, i / (n - 1))) for i, v in enumerate(values)]
+        labels = [f"{v:g}" for v in values]
+        minimum, maximum = values[0], values[-1]
+    if unit and unit != "1":
+        labels = [f"{label} {unit}" for label in labels]
     lo, hi = f"{minimum:g}", f"{maximum:g}"
     r = ET.Element(
         "rasterrenderer", type="singlebandpseudocolor", band=str(band), opacity="1",
@@ -145,11 +170,20 @@ def pseudocolor_raster_qml(
         ("stops", _stops(ramp)),
     ):
         ET.SubElement(opts, "Option", name=name, type="QString", value=value)
-    for p, c in ramp:
-        v = minimum + p * (maximum - minimum)
-        ET.SubElement(crs, "item", value=f"{v:g}", color=c, alpha="255", label=f"{v:.2f}")
+    for (v, c), label in zip(items, labels, strict=True):
+        ET.SubElement(crs, "item", value=f"{v:g}", color=c, alpha="255", label=label)
     _raster_pipe(root, r)
     return _serialise(root)
+
+
+def _ramp_colour(ramp: Sequence[tuple[float, str]], position: float) -> str:
+    """The ramp's colour at ``position`` (0-1), interpolated linearly in RGB between stops."""
+    for (p0, c0), (p1, c1) in zip(ramp, ramp[1:], strict=False):
+        if position <= p1 or (p1, c1) == ramp[-1]:
+            t = 0.0 if p1 == p0 else min(max((position - p0) / (p1 - p0), 0.0), 1.0)
+            a, b = _rgb(c0), _rgb(c1)
+            return "#" + "".join(f"{round(x + t * (y - x)):02x}" for x, y in zip(a, b, strict=True))
+    return ramp[-1][1]
 
 
 def _stops(ramp: Sequence[tuple[float, str]]) -> str:

@@ -12,6 +12,7 @@ The grid is global and aligned: pixel edges lie on multiples of the resolution f
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from sunet.geo.crs import from_rasterio, to_rasterio
 from sunet.mapping.accumulate import ABUNDANCE_NODATA
 from sunet.mapping.rasters import StreamingRaster, lcz_colormap, write_cog
 
-__all__ = ["wudapt_grid", "write_wudapt"]
+__all__ = ["average_abundances", "wudapt_grid", "write_wudapt"]
 
 # Output rows warped per read (bounded memory on large cities).
 _BLOCK_ROWS = 256
@@ -51,39 +52,49 @@ def wudapt_grid(
     return transform, max(1, col1 - col0), max(1, row1 - row0)
 
 
+def average_abundances(
+    src: rasterio.DatasetReader, transform: Affine, width: int, height: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """The area-weighted mean abundances of an abundance raster (17 bands, nodata
+    ``ABUNDANCE_NODATA``) on an EPSG:4326 grid (:func:`wudapt_grid`), in row blocks.
+
+    Yields:
+        ``(row0, float32 (17, rows, width))``; ``ABUNDANCE_NODATA`` where no mapped cell lies.
+    """
+    with WarpedVRT(
+        src,
+        crs=RioCRS.from_epsg(4326),
+        transform=transform,
+        width=width,
+        height=height,
+        resampling=Resampling.average,
+        src_nodata=ABUNDANCE_NODATA,
+        nodata=ABUNDANCE_NODATA,
+    ) as vrt:
+        for r0 in range(0, height, _BLOCK_ROWS):
+            r = min(_BLOCK_ROWS, height - r0)
+            yield r0, vrt.read(window=Window(0, r0, width, r))
+
+
 def write_wudapt(abundance: Path, dst: Path, work: Path, resolution: float) -> None:
     """Aggregate an abundance raster (17 bands, nodata ``ABUNDANCE_NODATA``) to ``dst``: uint8
     codes 1-17, nodata 0, LCZ colour table, EPSG:4326, COG. ``work`` is a scratch GTiff path."""
     with rasterio.open(abundance) as src:
         crs = from_rasterio(src.crs)
         transform, width, height = wudapt_grid(tuple(src.bounds), crs, resolution)
-        with (
-            WarpedVRT(
-                src,
-                crs=RioCRS.from_epsg(4326),
-                transform=transform,
-                width=width,
-                height=height,
-                resampling=Resampling.average,
-                src_nodata=ABUNDANCE_NODATA,
-                nodata=ABUNDANCE_NODATA,
-            ) as vrt,
-            StreamingRaster(
-                work,
-                crs=CRS.from_epsg(4326),
-                transform=transform,
-                width=width,
-                height=height,
-                count=1,
-                dtype="uint8",
-                nodata=0,
-                descriptions=["LCZ (WUDAPT codes 1-17)"],
-                colormap=lcz_colormap(),
-            ) as out,
-        ):
-            for r0 in range(0, height, _BLOCK_ROWS):
-                r = min(_BLOCK_ROWS, height - r0)
-                data = vrt.read(window=Window(0, r0, width, r))
+        with StreamingRaster(
+            work,
+            crs=CRS.from_epsg(4326),
+            transform=transform,
+            width=width,
+            height=height,
+            count=1,
+            dtype="uint8",
+            nodata=0,
+            descriptions=["LCZ (WUDAPT codes 1-17)"],
+            colormap=lcz_colormap(),
+        ) as out:
+            for r0, data in average_abundances(src, transform, width, height):
                 valid = (data != ABUNDANCE_NODATA).all(axis=0)
                 codes = np.where(valid, data.argmax(axis=0) + 1, 0).astype(np.uint8)
                 out.write_rows(r0, codes[None])
