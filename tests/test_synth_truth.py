@@ -17,6 +17,8 @@ import pytest
 import rasterio
 import shapely
 import shapely.ops
+from affine import Affine
+from mapping_fixtures import ColourPredictor, lcz_rgb
 from pyproj import Transformer
 from rasterio import features
 
@@ -39,8 +41,10 @@ from sunet.synth.truth import (
     SURFACE_TIF,
     TruthAccumulator,
     TruthRaster,
+    aggregate_truth,
     read_truth,
     taken_pixels,
+    truth_on_map_grid,
 )
 
 CONFIG = SynthConfig(seed=3, scenes=4, size_px=320)
@@ -283,6 +287,94 @@ def test_pure_zones_are_drawn_within_table_3(tmp_path: Path) -> None:
         if rh.high is not None:
             assert height <= 1.4 * rh.high + 1.5, cls.letter
     assert tested >= 12
+
+
+def _blocks(a: np.ndarray, k: int) -> np.ndarray:
+    h, w = a.shape
+    return a[: h - h % k, : w - w % k].reshape(h // k, k, w // k, k).sum(axis=(1, 3))
+
+
+def test_aggregation_onto_nested_cells_is_exact_and_conserves_area(truth: TruthRaster) -> None:
+    # 128 m cells of EPSG:32650 with edges on multiples of 128 m: 32 x 32 truth cells each.
+    tr = truth.transform
+    left, top = np.ceil(tr.c / 128) * 128, np.floor(tr.f / 128) * 128
+    c0, r0 = int((left - tr.c) / 4), int((tr.f - top) / 4)
+    v = {k: np.nan_to_num(a.astype(np.float64))[r0:, c0:] for k, a in truth.values.items()}
+    area = v["imaged"] * 16.0
+    shape = (v["imaged"].shape[0] // 32, v["imaged"].shape[1] // 32)
+    out = aggregate_truth(truth, Affine(128.0, 0, left, 0, -128.0, top), shape, "EPSG:32650")
+    held = _blocks(area, 32)
+    np.testing.assert_allclose(out["coverage"], held / 128.0**2, rtol=1e-9, atol=1e-12)
+    some = held > 0
+    for name in ("building", "impervious", "pervious", "water", "tree_cover"):
+        np.testing.assert_allclose(out[name][some], (_blocks(v[name] * area, 32) / held)[some],
+                                   rtol=1e-6, atol=1e-9)  # fmt: skip
+    roofs = _blocks(v["building"] * area, 32)
+    volume = _blocks(v["building"] * area * v["building_height"], 32)
+    expect = np.where(roofs > 0, volume / np.where(roofs > 0, roofs, 1), 0.0)
+    np.testing.assert_allclose(out["building_height"][some], expect[some], rtol=1e-6)
+    assert (out["building_height"][some & (roofs == 0)] == 0).all()
+    assert np.isnan(out["building"][~some]).all()
+
+
+def test_aggregation_onto_another_utm_zone_conserves_area(truth: TruthRaster) -> None:
+    west = Transformer.from_crs(32650, 32649, always_xy=True)
+    tr = truth.transform
+    h, w = truth.values["imaged"].shape
+    xs, ys = west.transform(
+        [tr.c, tr.c + 4 * w, tr.c, tr.c + 4 * w], [tr.f, tr.f, tr.f - 4 * h, tr.f - 4 * h]
+    )
+    left, top = np.floor(min(xs) / 100) * 100 - 100, np.ceil(max(ys) / 100) * 100 + 100
+    shape = (int((top - min(ys)) // 100) + 3, int((max(xs) - left) // 100) + 3)
+    out = aggregate_truth(truth, Affine(100.0, 0, left, 0, -100.0, top), shape, "EPSG:32649")
+    v = {k: np.nan_to_num(a.astype(np.float64)) for k, a in truth.values.items()}
+    source = v["imaged"] * 16.0
+    target = out["coverage"] * 100.0**2
+    # Square metres of the two zones differ by their scale factors, well under a thousandth.
+    assert target.sum() == pytest.approx(source.sum(), rel=2e-3)
+    for name in ("building", "water"):
+        moved = np.nansum(out[name] * target)
+        assert moved == pytest.approx((v[name] * source).sum(), rel=2e-3), name
+    held = out["coverage"] > 0
+    total = out["building"] + out["impervious"] + out["pervious"]
+    np.testing.assert_allclose(total[held], 1.0, atol=1e-9)
+    assert out["coverage"].max() <= 1.0
+
+
+def test_aggregation_needs_cells_in_metres(truth: TruthRaster) -> None:
+    with pytest.raises(ValueError, match="not projected"):
+        aggregate_truth(truth, Affine(0.001, 0, 114.3, 0, -0.001, 30.6), (4, 4), "EPSG:4326")
+
+
+def test_truth_on_a_map_grid_lines_up_with_its_cells(city: Path, tmp_path: Path) -> None:
+    from sunet.mapping import MapConfig, map_districts
+
+    out = tmp_path / "map"
+    config = MapConfig(scenes=sorted((city / "scenes").glob("*.tif")),
+                       districts=city / "districts.gpkg", out=out, progress=False)  # fmt: skip
+    map_districts(config, ColourPredictor({c: lcz_rgb(c) for c in (2, 11, 14, 17)}))
+    on_map = truth_on_map_grid(city, out / "city")
+    with rasterio.open(out / "city" / "lcz_abundance.tif") as src:
+        mapped = src.read(1) != src.nodata
+        transform, shape = src.transform, src.shape
+    assert all(a.shape == shape for a in on_map.values())
+    assert mapped.sum() > 300
+    assert (on_map["coverage"][mapped] == 1.0).all()  # a mapped cell is wholly imaged
+    # Each map cell (16 m, edges on multiples of 16 m in EPSG:32650) is 4 x 4 truth cells.
+    whole = read_truth(city)
+    rng = np.random.default_rng(0)
+    for r, c in zip(*np.nonzero(mapped), strict=True):
+        if rng.random() > 0.1:
+            continue
+        x, y = transform @ (c, r)
+        col, row = ~whole.transform @ (x, y)
+        block = (slice(round(row), round(row) + 4), slice(round(col), round(col) + 4))
+        held = whole.values["imaged"][block]
+        for name in ("building", "impervious", "water"):
+            expect = float((whole.values[name][block] * held).sum() / held.sum())
+            assert on_map[name][r, c] == pytest.approx(expect, abs=1e-6), (name, r, c)
+    with pytest.raises(FileNotFoundError, match="area folder"):
+        truth_on_map_grid(city, out)
 
 
 def test_truth_cells_hold_at_least_two_pixels() -> None:

@@ -41,6 +41,10 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from affine import Affine
+from pyproj import CRS
+from rasterio.enums import Resampling
+from rasterio.transform import array_bounds
+from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window
 
 from sunet.synth.canvas import (
@@ -61,8 +65,10 @@ __all__ = [
     "TruthAccumulator",
     "TruthGrid",
     "TruthRaster",
+    "aggregate_truth",
     "read_truth",
     "taken_pixels",
+    "truth_on_map_grid",
 ]
 
 SURFACE_TIF = "truth/surface.tif"
@@ -79,6 +85,9 @@ BANDS: tuple[tuple[str, str, str], ...] = (
     ("imaged", "1", "share of the cell's pixels that some scene holds"),
 )
 NAMES = tuple(name for name, _, _ in BANDS)
+# The map product that holds one pixel per map cell (written by sunet.mapping, which the
+# synthetic city does not import).
+MAP_GRID_RASTER = "lcz_abundance.tif"
 
 # Planes of TruthAccumulator.counts: one per surface code, then crowns, then every pixel centre.
 _TREE, _LATTICE = 4, 5
@@ -310,3 +319,86 @@ def read_truth(
         data = src.read(window=window, masked=True).astype(np.float32).filled(np.nan)
         transform = src.transform @ Affine.translation(window.col_off, window.row_off)
     return TruthRaster(dict(zip(NAMES, data, strict=True)), transform, LAYOUT_CRS)
+
+
+def aggregate_truth(
+    truth: TruthRaster, transform: Affine, shape: tuple[int, int], crs: str | CRS
+) -> dict[str, np.ndarray]:
+    """The truth on a grid of cells (``shape`` cells on ``transform`` in the projected ``crs``).
+
+    Areas are summed, not sampled: each truth cell's imaged area and its building, impervious,
+    pervious, water and crown areas (and roof and crown volumes) are spread over the target
+    cells in proportion to their overlap, so every square metre lands somewhere once; where the
+    target cells are unions of truth cells (EPSG:32650, edges on multiples of the truth cell)
+    the sums are exact.
+
+    Returns:
+        float64 ``shape`` arrays: ``building``, ``impervious``, ``pervious``, ``water``,
+        ``tree_cover`` (shares of the cell's imaged area), ``building_height``,
+        ``tree_height`` (m: area-weighted over the building or crown area, 0 without), all
+        NaN where the cell holds no truth; and ``coverage``, the share of the cell that holds
+        truth (imaged area over cell area, at most 1).
+
+    Raises:
+        ValueError: if ``crs`` is not projected (a cell area must be in square metres).
+    """
+    if not CRS.from_user_input(crs).is_projected:
+        raise ValueError(f"target CRS {crs} is not projected; cell areas must be in metres")
+    v = {name: np.nan_to_num(a.astype(np.float64), nan=0.0) for name, a in truth.values.items()}
+    imaged = v["imaged"] * abs(truth.transform.a * truth.transform.e)
+    areas = {
+        "imaged": imaged,
+        **{k: v[k] * imaged for k in ("building", "impervious", "pervious", "water", "tree_cover")},
+        "roof_volume": v["building"] * imaged * v["building_height"],
+        "crown_volume": v["tree_cover"] * imaged * v["tree_height"],
+    }
+    summed = {}
+    for name, src in areas.items():
+        dst = np.zeros(shape, dtype=np.float64)
+        reproject(
+            src,
+            dst,
+            src_transform=truth.transform,
+            src_crs=truth.crs,
+            dst_transform=transform,
+            dst_crs=crs,
+            resampling=Resampling.sum,
+        )
+        summed[name] = dst
+    held = summed["imaged"]
+    has = held > 0
+    out = {
+        "coverage": np.minimum(
+            held / abs(transform.a * transform.e - transform.b * transform.d), 1.0
+        )
+    }
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for name in ("building", "impervious", "pervious", "water", "tree_cover"):
+            out[name] = np.where(has, summed[name] / held, np.nan)
+        for name, area, volume in (
+            ("building_height", "building", "roof_volume"),
+            ("tree_height", "tree_cover", "crown_volume"),
+        ):
+            height = np.where(summed[area] > 0, summed[volume] / summed[area], 0.0)
+            out[name] = np.where(has, height, np.nan)
+    return out
+
+
+def truth_on_map_grid(city_dir: str | Path, map_dir: str | Path) -> dict[str, np.ndarray]:
+    """The synthetic city's truth on the cells of a map of it (:func:`aggregate_truth`).
+
+    Args:
+        city_dir: the city folder (``lcz-map synth --out``).
+        map_dir: one area folder of a map (``OUT/city`` or a district's), whose
+            ``lcz_abundance.tif`` holds one pixel per cell.
+
+    Returns:
+        ``(rows, cols)`` arrays of the map raster, as :func:`aggregate_truth` gives them.
+    """
+    grid_file = Path(map_dir) / MAP_GRID_RASTER
+    if not grid_file.exists():
+        raise FileNotFoundError(f"{grid_file}: not found; give a map's area folder, e.g. OUT/city")
+    with rasterio.open(grid_file) as src:
+        transform, shape, crs = src.transform, (src.height, src.width), src.crs
+    bounds = transform_bounds(crs, LAYOUT_CRS, *array_bounds(*shape, transform), densify_pts=21)
+    return aggregate_truth(read_truth(city_dir, bounds), transform, shape, crs)
