@@ -142,7 +142,7 @@ class SynthConfig(BaseModel):
             river = float(round(min(max(side * 0.05, 45.0), 1000.0)))
         cell = self.truth_cell_m
         if cell is None:
-            # Powers of two times 4 m divide the usual map cells (100 m, 128 m, 256 m) or nest.
+            # 4 m divides the usual map cells (100 m, 128 m, 256 m); coarser pixels double it.
             cell = 4.0 * 2.0 ** max(0, math.ceil(math.log2(2 * self.gsd_m / 4.0)))
         return self.model_copy(
             update={"zone_size_m": zone, "river_width_m": river, "truth_cell_m": cell}

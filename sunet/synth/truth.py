@@ -10,16 +10,14 @@ anchored at multiples of the cell, so that 4 m cells nest in a map's 100 m or 12
 
 ``truth/surface.tif``: float32, nodata -1 where a cell holds no imaged pixel; per cell
 
-=================  =================================================================== =====
-building           share of the imaged area under roofs (plan view)                     0-1
-impervious         paved ground: paving, roads, sidewalks, bridge decks, slabs, rock    0-1
-pervious           the other ground: vegetation, soil, fields, dirt tracks, water       0-1
-water              open water (rivers, lakes, ponds): part of pervious                   0-1
-building_height    mean roof height over the building area (0 without buildings)       m
-tree_cover         share under tree crowns, over ground that keeps its own kind         0-1
-tree_height        mean crown top over the crown area (0 without trees)                m
-imaged             share of the cell's pixels that some scene holds (not nodata)        0-1
-=================  =================================================================== =====
+* ``building``: share of the imaged area under roofs (plan view), 0-1;
+* ``impervious``: share of paved ground (paving, roads, sidewalks, bridge decks, slabs, rock);
+* ``pervious``: share of the other ground (vegetation, soil, fields, dirt tracks, water);
+* ``water``: share of open water (rivers, lakes, ponds), a part of ``pervious``;
+* ``building_height``: mean roof height over the building area, m (0 without buildings);
+* ``tree_cover``: share under tree crowns, over ground that keeps its own kind;
+* ``tree_height``: mean crown top over the crown area, m (0 without trees);
+* ``imaged``: share of the cell's pixels that some scene holds (not nodata).
 
 Conventions: building + impervious + pervious = 1, water counted as pervious as Stewart & Oke
 count it (subtract ``water`` to leave it out). Plan view: roofs at their footprint, rooftop
@@ -29,6 +27,9 @@ facade) counts as a building, boats on the river and the stacks and huts of buil
 included. Tree crowns stand over the ground and do not change its kind. The truth is the city's,
 the same in every look: crowns are those of a leaf-on acquisition, and rice paddies flooded in a
 monsoon look stay fields.
+
+:func:`read_truth` reads the raster back, :func:`aggregate_truth` sums it onto any grid of cells
+and :func:`truth_on_map_grid` onto the cells of a map of the city.
 """
 
 from __future__ import annotations
