@@ -3,6 +3,10 @@
 A :class:`Canvas` holds flat per-pixel arrays of one window of the global mosaic grid (plan
 coordinates, zone ids, colour, heights); layers read and paint it with numpy on index
 selections. :class:`SceneLook` is one scene's acquisition (sun, view, radiometry).
+
+When the city's truth is asked for, the layers also record what each pixel is in plan view (a
+``SURFACE_*`` code, the roof height, the leaf-on crown top), returned as :class:`Surfaces`; those
+records depend on the plan alone, never on the look (see :mod:`sunet.synth.truth`).
 """
 
 from __future__ import annotations
@@ -16,9 +20,24 @@ from sunet.synth.layout import CityLayout
 from sunet.synth.looks import LOOKS, Look
 from sunet.synth.noise import AttributeTable, TextureBank
 
-__all__ = ["Canvas", "SceneLook", "lot_frame", "palette_colours"]
+__all__ = [
+    "SURFACE_BUILDING",
+    "SURFACE_IMPERVIOUS",
+    "SURFACE_PERVIOUS",
+    "SURFACE_WATER",
+    "Canvas",
+    "SceneLook",
+    "Surfaces",
+    "lot_frame",
+    "palette_colours",
+]
 
 _F32 = np.float32
+
+# What a pixel is in plan view, under anything raised (trees) and whatever the sun and the view
+# lay over it (shadows, facades): Stewart & Oke's building / impervious / pervious split, with
+# water kept apart from the rest of the pervious ground. A canvas starts as bare ground, pervious.
+SURFACE_PERVIOUS, SURFACE_IMPERVIOUS, SURFACE_BUILDING, SURFACE_WATER = range(4)
 
 
 @dataclass(frozen=True)
@@ -100,7 +119,9 @@ class Canvas:
 
     ``x``/``y`` are layout metres relative to ``plan.origin``; ``rgb`` is ``(3, n)`` float 0-255;
     ``height`` the top of whatever covers a pixel (m), ``bheight``/``bkey`` the building roofs
-    and their lot keys (for facades); ``veg`` marks vegetation (for the season tint).
+    and their lot keys (for facades); ``veg`` marks vegetation (for the season tint). Only when
+    the truth is recorded: ``surface`` (uint8 ``SURFACE_*``) and ``crown`` (leaf-on crown top, m,
+    0 off crowns); layers skip the recording where they are None.
     """
 
     plan: CityLayout
@@ -119,6 +140,8 @@ class Canvas:
     bheight: np.ndarray
     bkey: np.ndarray
     veg: np.ndarray
+    surface: np.ndarray | None = None
+    crown: np.ndarray | None = None
 
     @property
     def salt(self) -> int:
@@ -151,6 +174,30 @@ class Canvas:
         out = np.full(x.shape, -1, dtype=np.int32)
         out[ok] = plan.raster[row[ok], col[ok]]
         return out
+
+
+@dataclass(frozen=True)
+class Surfaces:
+    """What the rendered pixels of one window are in plan view: ``(h, w)`` arrays.
+
+    Attributes:
+        surface: uint8 ``SURFACE_*`` code of the roof or of the ground (under any tree crown).
+        roof: float32 roof height in metres (rooftop equipment included), 0 off buildings.
+        crown: float32 top of the tree crown over the pixel in metres, as a leaf-on acquisition
+            draws it, 0 where no crown is.
+    """
+
+    surface: np.ndarray
+    roof: np.ndarray
+    crown: np.ndarray
+
+    @classmethod
+    def empty(cls, h: int, w: int) -> Surfaces:
+        return cls(np.zeros((h, w), dtype=np.uint8), np.zeros((h, w), _F32), np.zeros((h, w), _F32))
+
+    def rows(self, start: int, stop: int) -> Surfaces:
+        """Rows ``start:stop`` (views, which a renderer fills in place)."""
+        return Surfaces(self.surface[start:stop], self.roof[start:stop], self.crown[start:stop])
 
 
 def palette_colours(

@@ -6,6 +6,8 @@ Output folder (replaced as a whole, never left half-written)::
                                    DEFLATE, nodata 0; other looks: see sunet.synth.scenes)
     DIR/labels.gpkg                layer "labels", field "lcz" ('1'..'10', 'A'..'G'), EPSG:4326
     DIR/districts.gpkg             layer "districts", field "name", EPSG:4326
+    DIR/truth/surface.tif          true building / impervious / pervious fractions and heights
+                                   per cell, EPSG:32650 (see sunet.synth.truth; unless --no-truth)
     DIR/preview.png                mosaic beside labels, LCZ palette, legend
     DIR/city.json                  resolved config + manifest (scenes, class areas, census)
 """
@@ -24,13 +26,15 @@ from rasterio.warp import transform_bounds
 from sunet.atomic import atomic_dir
 from sunet.lcz import CLASSES, parse_lcz_values
 from sunet.synth.annotations import district_polygons, label_polygons
+from sunet.synth.canvas import Surfaces
 from sunet.synth.census import patch_census
-from sunet.synth.config import IMAGE_CRS, LABEL_CRS, LAYOUT_CRS, Mosaic, SynthConfig
+from sunet.synth.config import IMAGE_CRS, LABEL_CRS, LAYOUT_CRS, Mosaic, SceneTile, SynthConfig
 from sunet.synth.layout import build_layout
 from sunet.synth.looks import RANDOM, Look, apply_look, get_look, random_look
 from sunet.synth.preview import Thumbnail, write_preview
 from sunet.synth.render import render_scene
-from sunet.synth.scenes import outer_sides, ragged_nodata, scene_look, sense, write_scene
+from sunet.synth.scenes import scene_look, scene_nodata, sense, write_scene
+from sunet.synth.truth import SURFACE_TIF, TruthAccumulator, taken_pixels
 
 __all__ = ["CityManifest", "SceneRecord", "generate_city"]
 
@@ -84,6 +88,11 @@ class CityManifest(BaseModel):
     unlabelled_share: float = Field(description="Share of the imaged area left unlabelled.")
     census: dict[str, object] = Field(
         description="Pure/mixed 256 m patches of the labels (see sunet.synth.census)."
+    )
+    truth: str | None = Field(
+        default=None,
+        description="True surface fractions and heights per cell (see sunet.synth.truth), "
+        "None when generated without.",
     )
 
 
@@ -150,15 +159,22 @@ def generate_city(
     records: list[SceneRecord] = []
     looks = scene_looks(cfg, mosaic)
     looked = {look.name: apply_look(plan, look) for look in looks}
+    assert cfg.truth_cell_m is not None
+    truth = TruthAccumulator(plan, cfg.truth_cell_m) if cfg.truth else None
+
+    def nodata_of(tile: SceneTile) -> np.ndarray:
+        return scene_nodata(mosaic, tile, cfg.seed, cfg.nodata_edges)
+
     with atomic_dir(out) as tmp:
         (tmp / "scenes").mkdir()
         for i, (tile, look) in enumerate(zip(mosaic.tiles, looks, strict=True)):
             acquisition = scene_look(cfg.seed, tile, look)
-            image = render_scene(looked[look.name], acquisition, tile)
-            nodata = np.zeros((tile.size, tile.size), dtype=bool)
-            if cfg.nodata_edges:
-                nodata = ragged_nodata(tile.size, outer_sides(mosaic, tile), cfg.seed, tile)
-                image[:, nodata] = 0
+            surfaces = None if truth is None else Surfaces.empty(tile.size, tile.size)
+            image = render_scene(looked[look.name], acquisition, tile, surfaces)
+            nodata = nodata_of(tile)
+            image[:, nodata] = 0
+            if truth is not None and surfaces is not None:
+                truth.add_scene(tile, surfaces, taken_pixels(mosaic, tile, nodata, nodata_of))
             sensed = sense(image, ~nodata, mosaic, tile, look, cfg.seed)
             write_scene(tmp / "scenes" / f"{tile.name}.tif", sensed, acquisition, look)
             thumb.add(image, tile.row0, tile.col0)
@@ -181,6 +197,10 @@ def generate_city(
             )
             say(f"scene {i + 1}/{len(mosaic.tiles)} {tile.name}")
 
+        if truth is not None:
+            truth.count_lattice()
+            truth.write(tmp / SURFACE_TIF)
+            say(f"wrote {SURFACE_TIF}")
         rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x1AB3]))
         labels = label_polygons(plan, rng)
         districts = district_polygons(plan)
@@ -219,6 +239,7 @@ def generate_city(
             class_area_m2=class_area,
             unlabelled_share=round(max(0.0, 1.0 - float(areas.sum()) / footprint_area), 5),
             census=census,
+            truth=SURFACE_TIF if truth is not None else None,
         )
         (tmp / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
     say(f"wrote {out}")

@@ -80,6 +80,19 @@ class SynthConfig(BaseModel):
     preview_px: int = Field(
         default=1200, ge=200, le=6000, description="Width of each preview panel, px."
     )
+    truth: bool = Field(
+        default=True,
+        description="Also write the true building, impervious and pervious surface fractions "
+        "and heights that the scenes are drawn from (truth/surface.tif, EPSG:32650); the scenes "
+        "are the same either way.",
+    )
+    truth_cell_m: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1000.0,
+        description="Cell of the truth raster in metres, at least two ground pixels; None: 4 m "
+        "(or the smallest of 8, 16, 32 ... m that holds two pixels).",
+    )
     looks: list[str] = Field(
         default=["default"],
         min_length=1,
@@ -108,6 +121,16 @@ class SynthConfig(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _truth_cells_hold_pixels(self) -> SynthConfig:
+        # A cell narrower than two pixels may hold no pixel centre at all: a hole in the truth.
+        if self.truth_cell_m is not None and self.truth_cell_m < 2 * self.gsd_m:
+            raise ValueError(
+                f"truth_cell_m {self.truth_cell_m:g} m is under two ground pixels "
+                f"({2 * self.gsd_m:g} m)"
+            )
+        return self
+
     def resolved(self) -> SynthConfig:
         """A copy with every automatic (None) value replaced by the value actually used."""
         side = Mosaic(self).ground_side_m
@@ -117,7 +140,13 @@ class SynthConfig(BaseModel):
         river = self.river_width_m
         if river is None:
             river = float(round(min(max(side * 0.05, 45.0), 1000.0)))
-        return self.model_copy(update={"zone_size_m": zone, "river_width_m": river})
+        cell = self.truth_cell_m
+        if cell is None:
+            # 4 m divides the usual map cells (100 m, 128 m, 256 m); coarser pixels double it.
+            cell = 4.0 * 2.0 ** max(0, math.ceil(math.log2(2 * self.gsd_m / 4.0)))
+        return self.model_copy(
+            update={"zone_size_m": zone, "river_width_m": river, "truth_cell_m": cell}
+        )
 
 
 @dataclass(frozen=True)

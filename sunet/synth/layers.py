@@ -18,7 +18,14 @@ from rasterio import features
 from rasterio.transform import array_bounds
 from scipy import ndimage
 
-from sunet.synth.canvas import Canvas, lot_frame, palette_colours
+from sunet.synth.canvas import (
+    SURFACE_IMPERVIOUS,
+    SURFACE_PERVIOUS,
+    SURFACE_WATER,
+    Canvas,
+    lot_frame,
+    palette_colours,
+)
 from sunet.synth.morphology import (
     GROUND_FIELDS,
     GROUND_FOREST,
@@ -146,6 +153,10 @@ def paint_ground(cv: Canvas, idx: np.ndarray) -> None:
     cv.rgb[:, idx] = col
     cv.veg[idx] = veg
     cv.height[idx] = 0
+    if cv.surface is not None:
+        # Paving, slabs and rock are impervious; fields, soil, grass and forest floor are not.
+        hard = paved | slabs | rock
+        cv.surface[idx] = np.where(hard, SURFACE_IMPERVIOUS, SURFACE_PERVIOUS)
 
 
 def paint_water(cv: Canvas, idx: np.ndarray) -> np.ndarray:
@@ -199,6 +210,8 @@ def paint_water(cv: Canvas, idx: np.ndarray) -> np.ndarray:
     cv.rgb[:, w] = col[:, keep]
     cv.veg[w] = 0
     cv.height[w] = 0
+    if cv.surface is not None:
+        cv.surface[w] = SURFACE_WATER
     return w
 
 
@@ -280,5 +293,9 @@ def paint_roads(cv: Canvas) -> None:
     cv.rgb[:, idx] = col
     cv.veg[idx] = 0
     cv.height[idx] = np.where(car, _F32(1.5), _F32(0.0)) + dk
+    if cv.surface is not None:
+        # Dirt tracks are bare soil; carriageways, sidewalks and bridge decks are paved.
+        dirt = (srf == 2) & (dk == 0)
+        cv.surface[idx] = np.where(dirt, SURFACE_PERVIOUS, SURFACE_IMPERVIOUS)
     rail = (dk > 0) & (d > h - 1.0)
     cv.height[idx[rail]] += _F32(1.2)

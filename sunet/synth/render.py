@@ -23,14 +23,14 @@ from rasterio import features
 from rasterio.transform import array_bounds
 from scipy import ndimage
 
-from sunet.synth.canvas import Canvas, SceneLook
+from sunet.synth.canvas import Canvas, SceneLook, Surfaces
 from sunet.synth.config import IMAGE_CRS, LAYOUT_CRS, SceneTile
 from sunet.synth.layers import paint_ground, paint_roads, paint_water
 from sunet.synth.layout import CityLayout
 from sunet.synth.morphology import WATER_NONE, WATER_PONDS
 from sunet.synth.structures import facade_colours, paint_buildings, paint_trees
 
-__all__ = ["render_scene", "render_window", "window_codes"]
+__all__ = ["pixel_plan_xy", "render_scene", "render_window", "window_codes"]
 
 _F32 = np.float32
 _BASE_PAD = 48  # distances to road centrelines (<= 25 px) and banks (<= 42 px), blur
@@ -43,13 +43,23 @@ def _to_plan() -> Transformer:
     return Transformer.from_crs(IMAGE_CRS, LAYOUT_CRS, always_xy=True)
 
 
-def _plan_xy(
-    plan: CityLayout, row0: int, col0: int, h: int, w: int
+def pixel_plan_xy(
+    plan: CityLayout, row0: int, col0: int, h: int, w: int, anchored: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Plan coordinates (metres from ``plan.origin``, float32 ``(h, w)``) of pixel centres."""
+    """Plan coordinates (metres from ``plan.origin``, float32 ``(h, w)``) of the centres of the
+    ``h`` x ``w`` window at global pixel ``(row0, col0)``.
+
+    Exact at nodes every 32 px, bilinear in between. The nodes start at the window's corner, or
+    with ``anchored`` lie on global multiples of 32 px, so that every window gives a pixel the
+    very same coordinates (what binning pixels into cells needs).
+    """
     step = 32
-    rn = np.unique(np.r_[np.arange(0, h, step), h - 1])
-    cn = np.unique(np.r_[np.arange(0, w, step), w - 1])
+    if anchored:
+        rn = np.arange(row0 // step * step, row0 + h - 1 + step, step) - row0
+        cn = np.arange(col0 // step * step, col0 + w - 1 + step, step) - col0
+    else:
+        rn = np.unique(np.r_[np.arange(0, h, step), h - 1])
+        cn = np.unique(np.r_[np.arange(0, w, step), w - 1])
     m = plan.mosaic
     xs = m.left + (col0 + cn + 0.5) * m.pixel
     ys = m.top - (row0 + rn + 0.5) * m.pixel
@@ -183,16 +193,19 @@ def render_window(
     h: int,
     w: int,
     ramp_origin: tuple[int, int, int] | None = None,
+    surfaces: Surfaces | None = None,
 ) -> np.ndarray:
     """Render the ``h`` x ``w`` window at global pixel ``(row0, col0)``: uint8 ``(3, h, w)``.
 
     Every pixel is at least 1 in every band (0 is the scenes' nodata). ``ramp_origin``
-    ``(row0, col0, size)`` anchors the scene-wide haze gradient (default: this window).
+    ``(row0, col0, size)`` anchors the scene-wide haze gradient (default: this window). Given
+    ``surfaces`` (``(h, w)`` arrays), what each pixel is in plan view is written into it too; the
+    image is the same with or without.
     """
     (pt, pb, pl, pr), tallest = _window_pads(plan, look, row0, col0, h, w)
     R0, C0 = row0 - pt, col0 - pl
     H, W = h + pt + pb, w + pl + pr
-    x, y = _plan_xy(plan, R0, C0, H, W)
+    x, y = pixel_plan_xy(plan, R0, C0, H, W)
     zone, _ = window_codes(plan, R0, C0, H, W)
     n = H * W
     cv = Canvas(
@@ -212,6 +225,8 @@ def render_window(
         bheight=np.zeros(n, _F32),
         bkey=np.zeros(n, np.uint32),
         veg=np.zeros(n, _F32),
+        surface=None if surfaces is None else np.zeros(n, np.uint8),
+        crown=None if surfaces is None else np.zeros(n, _F32),
     )
     cv.rgb[:] = np.array([[132], [122], [104]], dtype=_F32)
     t = plan.table
@@ -227,6 +242,12 @@ def render_window(
     paint_ground(cv, np.flatnonzero(land))
     paint_roads(cv)
     paint_trees(cv, np.flatnonzero(valid & t.t_on[zc] & ((wk == WATER_NONE) | (wk == WATER_PONDS))))
+    if surfaces is not None:
+        assert cv.surface is not None and cv.crown is not None
+        inner = (slice(pt, pt + h), slice(pl, pl + w))
+        surfaces.surface[:] = cv.surface.reshape(H, W)[inner]
+        surfaces.roof[:] = cv.bheight.reshape(H, W)[inner]
+        surfaces.crown[:] = cv.crown.reshape(H, W)[inner]
 
     rgb = cv.rgb.reshape(3, H, W)
     height = cv.height.reshape(H, W)
@@ -306,8 +327,11 @@ def render_window(
     return np.clip(np.rint(core), 1, 255).astype(np.uint8)
 
 
-def render_scene(plan: CityLayout, look: SceneLook, tile: SceneTile) -> np.ndarray:
-    """Render one scene (uint8 ``(3, size, size)``), strip by strip to bound memory."""
+def render_scene(
+    plan: CityLayout, look: SceneLook, tile: SceneTile, surfaces: Surfaces | None = None
+) -> np.ndarray:
+    """Render one scene (uint8 ``(3, size, size)``), strip by strip to bound memory; given
+    ``surfaces`` (``(size, size)``), record what its pixels are in plan view there."""
     size = tile.size
     n = max(1, math.ceil(size / _STRIP))
     step = math.ceil(size / n)
@@ -315,6 +339,13 @@ def render_scene(plan: CityLayout, look: SceneLook, tile: SceneTile) -> np.ndarr
     for r in range(0, size, step):
         hh = min(step, size - r)
         out[:, r : r + hh] = render_window(
-            plan, look, tile.row0 + r, tile.col0, hh, size, ramp_origin=(tile.row0, tile.col0, size)
+            plan,
+            look,
+            tile.row0 + r,
+            tile.col0,
+            hh,
+            size,
+            ramp_origin=(tile.row0, tile.col0, size),
+            surfaces=None if surfaces is None else surfaces.rows(r, r + hh),
         )
     return out

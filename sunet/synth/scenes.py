@@ -27,7 +27,15 @@ from sunet.synth.config import IMAGE_CRS, Mosaic, SceneTile
 from sunet.synth.looks import Look
 from sunet.synth.noise import value_noise
 
-__all__ = ["SensorImage", "outer_sides", "ragged_nodata", "scene_look", "sense", "write_scene"]
+__all__ = [
+    "SensorImage",
+    "outer_sides",
+    "ragged_nodata",
+    "scene_look",
+    "scene_nodata",
+    "sense",
+    "write_scene",
+]
 
 # Deepest ragged clip, as a share of the scene side.
 MAX_CLIP = 0.07
@@ -86,6 +94,14 @@ def ragged_nodata(size: int, sides: dict[str, bool], seed: int, tile: SceneTile)
             dc = cc if horiz == "left" else size - 1 - cc
             mask |= (dr + dc) < cut
     return mask
+
+
+def scene_nodata(mosaic: Mosaic, tile: SceneTile, seed: int, ragged: bool) -> np.ndarray:
+    """Boolean ``(size, size)`` nodata mask of a rendered scene: its ragged outer borders when
+    ``ragged`` (the city's ``nodata_edges``), else nothing."""
+    if not ragged:
+        return np.zeros((tile.size, tile.size), dtype=bool)
+    return ragged_nodata(tile.size, outer_sides(mosaic, tile), seed, tile)
 
 
 class SensorImage:

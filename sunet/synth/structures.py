@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from sunet.synth.canvas import Canvas, lot_frame, palette_colours
+from sunet.synth.canvas import (
+    SURFACE_BUILDING,
+    SURFACE_IMPERVIOUS,
+    SURFACE_PERVIOUS,
+    Canvas,
+    lot_frame,
+    palette_colours,
+)
 from sunet.synth.noise import hash_ints
 from sunet.synth.palettes import FACADES, PALETTE_IDS
 
@@ -27,6 +34,10 @@ def paint_trees(cv: Canvas, idx: np.ndarray) -> None:
     sun = cv.look.sun_vector()
     fine = cv.field("fine", 41, idx) - _F32(0.5)
     grain = cv.field("grain", 42, idx) - _F32(0.5)
+    # The truth's crowns are those of a leaf-on acquisition, whatever this look's season: they
+    # are painted by the same rule against heights of their own, which leafless trees (not
+    # painted where bare) would otherwise change.
+    leaf_on = cv.height.copy() if cv.crown is not None else None
     for lattice in range(2):
         if lattice == 1:
             # The second, offset lattice only where the canopy is dense.
@@ -69,6 +80,14 @@ def paint_trees(cv: Canvas, idx: np.ndarray) -> None:
             _F32(0.85) + _F32(0.3) * a.get(ks, 5)
         )
         colour *= shade * (1 + _F32(0.35) * fine[s] + _F32(0.15) * grain[s])
+        h = (t.t_hmin[zs] + (t.t_hmax[zs] - t.t_hmin[zs]) * a.get(ks, 6)) * (
+            _F32(0.6) + _F32(0.4) * np.sqrt(np.maximum(1 - nd * nd, 0))
+        )
+        if leaf_on is not None and cv.crown is not None:
+            crowns = idx[s]
+            up = (h >= leaf_on[crowns] - 0.5) & (cv.bheight[crowns] == 0)
+            leaf_on[crowns[up]] = h[up]
+            cv.crown[crowns[up]] = h[up]
         leafy = np.ones(len(s), dtype=_F32)
         if cv.look.leaf_off > 0:
             # Leafless trees: grey-brown branches over the ground, which shows through.
@@ -80,11 +99,8 @@ def paint_trees(cv: Canvas, idx: np.ndarray) -> None:
             )
             colour = np.where(bare, branches, colour)
             leafy = (~bare).astype(_F32)
-            s, ks, zs, nd, leafy = s[keep], ks[keep], zs[keep], nd[keep], leafy[keep]
+            s, ks, zs, nd, leafy, h = s[keep], ks[keep], zs[keep], nd[keep], leafy[keep], h[keep]
             colour = colour[:, keep]
-        h = (t.t_hmin[zs] + (t.t_hmax[zs] - t.t_hmin[zs]) * a.get(ks, 6)) * (
-            _F32(0.6) + _F32(0.4) * np.sqrt(np.maximum(1 - nd * nd, 0))
-        )
         target = idx[s]
         higher = (h >= cv.height[target] - 0.5) & (cv.bheight[target] == 0)
         target, colour, h = target[higher], colour[:, higher], h[higher]
@@ -123,6 +139,8 @@ def paint_buildings(cv: Canvas, idx: np.ndarray) -> np.ndarray:
         cv.rgb[:, streets] = base * (1 + _F32(0.06) * grain)
         cv.veg[streets] = 0
         cv.height[streets] = 0
+        if cv.surface is not None:
+            cv.surface[streets] = np.where(site[srt], SURFACE_PERVIOUS, SURFACE_IMPERVIOUS)
     fu, fv = ru - iu * lw, rv - iv * ld
     key = hash_ints(z, bu * 64 + iu, bv * 64 + iv, salt=cv.salt + 52)
     present = ~street & (a.get(key, 0) < t.presence[z])
@@ -268,6 +286,8 @@ def paint_buildings(cv: Canvas, idx: np.ndarray) -> np.ndarray:
     cv.bheight[idx] = hgt
     cv.bkey[idx] = key
     cv.veg[idx] = 0
+    if cv.surface is not None:
+        cv.surface[idx] = SURFACE_BUILDING
     return np.concatenate([streets, idx])
 
 
