@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 DEMO_DIR ?= runs/demo
 
-.PHONY: setup test test-slow lint demo bench clean server deploy worker serve stop status run-demo run-example run-wuhan
+.PHONY: setup test test-slow lint demo bench bench-gpu clean server deploy worker serve stop status run-demo run-example run-wuhan
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,12 @@ demo: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks.run
+
+# On a machine with an NVIDIA GPU: the paper model's training and mapping speed, and minutes to
+# map Wuhan (README "GPU run"); under 5 min. `make bench-gpu BENCH_GPU_ARGS=--tiny` on a CPU.
+BENCH_GPU_ARGS ?=
+bench-gpu: setup
+	$(BIN)/python -m benchmarks.gpu $(BENCH_GPU_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache .mypy_cache .ruff_cache
