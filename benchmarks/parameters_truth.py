@@ -224,7 +224,8 @@ def score_area(map_dir: Path, city_dir: Path, settings: Settings | None = None) 
 
     Returns:
         ``{"cell_m", "crs", "cells": {group: n}, "height_cells": {group: n}, "truth": {...},
-        "scores": {estimate: {group: {parameter: compare()'s scores}}}}``.
+        "scores": {estimate: {group: {parameter: compare()'s scores}}}, "pure_by_class":
+        {letter: {"cells": n, "truth" | estimate: {parameter: mean}}}}``.
     """
     import rasterio
 
@@ -261,8 +262,37 @@ def score_area(map_dir: Path, city_dir: Path, settings: Settings | None = None) 
             name: {g: compare(truth, estimate, m) for g, m in masks.items()}
             for name, estimate in estimates.items()
         },
+        "pure_by_class": _pure_by_class(truth, estimates, masks["pure"], shares),
     }
     return result
+
+
+def _pure_by_class(
+    truth: dict[str, np.ndarray],
+    estimates: dict[str, dict[str, np.ndarray]],
+    pure: np.ndarray,
+    shares: np.ndarray,
+) -> dict[str, dict[str, Any]]:
+    """Per true class of the pure cells: how many, and the mean of each parameter in the truth
+    and in each estimate (the height over the cells where the truth has one). This separates
+    what the class values say from how the classes are combined."""
+    from sunet.lcz import CLASSES
+
+    code = shares.argmax(axis=0) + 1
+    out: dict[str, dict[str, Any]] = {}
+    for c in CLASSES:
+        cells = pure & (code == c.code)
+        if not cells.any():
+            continue
+        sources = {"truth": truth, **estimates}
+        out[c.letter] = {"cells": int(cells.sum())}
+        for source, values in sources.items():
+            held = {n: cells & np.isfinite(truth[n]) for n in PARAMETERS}
+            out[c.letter][source] = {
+                n: round(float(values[n][held[n]].mean()), 4) if held[n].any() else None
+                for n in PARAMETERS
+            }
+    return out
 
 
 def run(map_dir: Path, city_dir: Path, settings: Settings | None = None) -> dict[str, Any]:
