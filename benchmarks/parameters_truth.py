@@ -224,10 +224,14 @@ def score_area(map_dir: Path, city_dir: Path, settings: Settings | None = None) 
 
     Returns:
         ``{"cell_m", "crs", "cells": {group: n}, "height_cells": {group: n}, "truth": {...},
-        "scores": {estimate: {group: {parameter: compare()'s scores}}}, "pure_by_class":
-        {letter: {"cells": n, "truth" | estimate: {parameter: mean}}}}``.
+        "scores": {estimate: {group: {parameter: compare()'s scores}}}, "by_class": the
+        same per largest true class of the scored cells {letter: {estimate: ...}}, "pure_map":
+        {"dominant_right", "largest_abundance"}, "pure_by_class": {letter: {"cells": n,
+        "truth" | estimate: {parameter: mean}}}}``.
     """
     import rasterio
+
+    from sunet.lcz import CLASSES
 
     st = settings or Settings()
     map_dir, city_dir = Path(map_dir), Path(city_dir)
@@ -262,9 +266,33 @@ def score_area(map_dir: Path, city_dir: Path, settings: Settings | None = None) 
             name: {g: compare(truth, estimate, m) for g, m in masks.items()}
             for name, estimate in estimates.items()
         },
+        "by_class": {
+            c.letter: {
+                name: compare(truth, estimate, cells) for name, estimate in estimates.items()
+            }
+            for c in CLASSES
+            if (cells := scored & (shares.argmax(axis=0) == c.code - 1)).any()
+        },
+        "pure_map": _pure_map(map_dir, masks["pure"], shares),
         "pure_by_class": _pure_by_class(truth, estimates, masks["pure"], shares),
     }
     return result
+
+
+def _pure_map(map_dir: Path, pure: np.ndarray, shares: np.ndarray) -> dict[str, float | None]:
+    """What the map says in the pure cells: the share whose dominant class is the true one, and
+    the mean largest abundance (1 where the abundances are one-hot)."""
+    import rasterio
+
+    if not pure.any():
+        return {"dominant_right": None, "largest_abundance": None}
+    with rasterio.open(map_dir / MAP_GRID) as src:
+        abundances = src.read()
+    true_code = shares.argmax(axis=0)[pure]
+    return {
+        "dominant_right": round(float((abundances.argmax(axis=0)[pure] == true_code).mean()), 4),
+        "largest_abundance": round(float(abundances.max(axis=0)[pure].mean()), 4),
+    }
 
 
 def _pure_by_class(
