@@ -194,11 +194,12 @@ def groups(scored: np.ndarray, shares: np.ndarray, pure_share: float) -> dict[st
 
 def compare(
     truth: dict[str, np.ndarray], estimate: dict[str, np.ndarray], cells: np.ndarray
-) -> dict[str, dict[str, float]]:
+) -> dict[str, dict[str, float | None]]:
     """Scores of each estimated parameter over ``cells`` (arrays on one grid; fractions 0-1,
     heights in metres): ``cells``, ``mae``, ``rmse``, ``bias`` (mean of estimate - truth) and
-    ``r`` (Pearson's; NaN if either side is constant). Cells where either is NaN are left out."""
-    scores: dict[str, dict[str, float]] = {}
+    ``r`` (Pearson's; None if either side is constant, so that the JSON stays strict). Cells
+    where either is NaN are left out."""
+    scores: dict[str, dict[str, float | None]] = {}
     for name in PARAMETERS:
         if name not in estimate:
             continue
@@ -214,7 +215,7 @@ def compare(
             "mae": float(np.abs(d).mean()),
             "rmse": float(np.sqrt((d * d).mean())),
             "bias": float(d.mean()),
-            "r": float(np.corrcoef(t, e)[0, 1]) if varied else float("nan"),
+            "r": float(np.corrcoef(t, e)[0, 1]) if varied else None,
         }
     return scores
 
