@@ -107,9 +107,9 @@ def _legend_handles(codes: list[int]) -> list[Patch]:
 def composition_overview(path: Path, areas: list[tuple[str, Composition]]) -> None:
     """Two stacked horizontal bars per area (by dominant class, by abundance), each class in
     its LCZ colour, with a legend of the classes present anywhere."""
-    height = 1.2 + 0.75 * len(areas)
+    height = 1.3 + 0.75 * len(areas)
     fig = Figure(figsize=(10.0, height))
-    ax = fig.add_axes((0.2, 0.9 / height + 0.05, 0.52, 1 - 1.5 / height))
+    ax = fig.add_axes((0.2, 0.75 / height, 0.52, 1 - 1.2 / height))
     labels: list[str] = []
     y = 0.0
     ticks: list[float] = []
