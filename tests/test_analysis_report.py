@@ -18,7 +18,8 @@ from canopy_values import EXPECTED
 from sunet.analysis.config import AnalyseConfig, ParametersConfig
 from sunet.analysis.parameter_rasters import write_parameters
 from sunet.analysis.parameters import PARAMETERS, from_abundances
-from sunet.analysis.report import RECORD, TABLES, analyse
+from sunet.analysis.report import RECORD, analyse
+from sunet.analysis.tables import TABLES
 from sunet.cli import main
 
 LN17 = math.log(17)

@@ -13,7 +13,8 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from sunet.analysis.parameters import PARAMETERS
-from sunet.analysis.report import COMPUTED, QUANTILES, RECORD, TABLES
+from sunet.analysis.report import COMPUTED, RECORD
+from sunet.analysis.tables import QUANTILES, TABLES
 from sunet.lcz import CLASSES
 from sunet.mapping.districts import CITY
 

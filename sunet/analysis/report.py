@@ -1,7 +1,8 @@
 """The district analysis of a map: tables, figures and one HTML page per map (version).
 
 ``analyse(AnalyseConfig(map=...))`` reads every area of a ``lcz-map map`` output (``city/`` and
-one folder per district) and writes, into ``MAP/analysis/`` (or ``out``):
+one folder per district), summarises each in one pass (:mod:`sunet.analysis.summaries`) and
+writes, into ``MAP/analysis/`` (or ``out``), the tables (:mod:`sunet.analysis.tables`):
 
 * ``districts.csv``: one row per area: mapped cells and km², built share by dominant class and
   by abundance, how far the two compositions differ, the mixing of the cells (mean and median
@@ -25,8 +26,6 @@ area's grid (nearest neighbour: versions share the map grid, so this is a shift 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from collections.abc import Callable, Iterator
@@ -53,8 +52,9 @@ from sunet.analysis.summaries import (
     add_parameters,
     parameter_distributions,
 )
+from sunet.analysis.tables import write_tables
 from sunet.atomic import remove_leftovers, write_text_atomic
-from sunet.lcz import CLASSES, NUM_CLASSES
+from sunet.lcz import NUM_CLASSES
 from sunet.locks import hold
 from sunet.mapping.districts import CITY
 from sunet.mapping.products import SUMMARY
@@ -64,7 +64,6 @@ from sunet.operations.versions import previous_version
 __all__ = [
     "PAGE",
     "RECORD",
-    "TABLES",
     "AnalysisReport",
     "AreaAnalysis",
     "CityMaps",
@@ -75,15 +74,8 @@ __all__ = [
 ]
 
 PAGE, RECORD = ANALYSIS_PAGE, ANALYSIS_RECORD
-TABLES = {
-    "districts": "districts.csv",
-    "composition": "composition.csv",
-    "parameters": "parameters.csv",
-    "changes": "changes.csv",
-}
 ABUNDANCE, DOMINANT = "lcz_abundance.tif", "lcz_dominant.tif"
 COMPUTED = "computed from lcz_abundance.tif and lcz_dominant.tif"
-QUANTILES = {"median": 0.5, "p10": 0.1, "p90": 0.9}  # column -> quantile
 # Cell rows per block (bounded memory on large cities).
 _BLOCK_ROWS = 256
 # Long side of the city's parameter and change maps, pixels (larger cities are decimated).
@@ -198,7 +190,7 @@ def analyse(config: AnalyseConfig) -> AnalysisReport:
             analyses.append(analysis)
             city_maps = maps or city_maps
         result = MapAnalysis(resolved, map_dir, previous, analyses)
-        files = _write_tables(out, result)
+        files = write_tables(out, result)
         assert city_maps is not None  # map_areas() always yields the city
         pictures = figures.write_figures(out, result, city_maps)
         files += pictures.files()
@@ -270,12 +262,12 @@ def analyse_area(
     rows = read_summary(area)
     if rows is None:
         raise FileNotFoundError(f"{area}: no {SUMMARY} (an incomplete map area)")
+    if len(rows) != NUM_CLASSES:
+        raise ValueError(f"{area / SUMMARY}: {len(rows)} classes, expected {NUM_CLASSES}")
     composition = Composition(
         dominant_m2=np.array([r.dominant_area_m2 for r in rows]),
         abundance_m2=np.array([r.abundance_area_m2 for r in rows]),
     )
-    if len(rows) != NUM_CLASSES:
-        raise ValueError(f"{area / SUMMARY}: {len(rows)} classes, expected {NUM_CLASSES}")
     mixing = Mixing(config.mixed_entropy, config.weak_dominance)
     aggregated, lookup = parameter_distributions(), parameter_distributions()
     with ExitStack() as stack:
@@ -438,94 +430,3 @@ def _assemble(maps: CityMaps, pieces: dict[str, list[np.ndarray]], config: Analy
         maps.lookup[name] = np.concatenate(pieces[f"lookup:{name}"], axis=0)
     if "change" in pieces:
         maps.change = np.concatenate(pieces["change"], axis=0)
-
-
-# -- tables -----------------------------------------------------------------------------------
-
-
-def _number(x: float, digits: int = 6) -> str:
-    """A table value: ``digits`` significant digits, empty for NaN."""
-    return "" if math.isnan(x) else f"{x:.{digits}g}"
-
-
-def _csv(header: list[str], rows: list[list[object]]) -> str:
-    text = io.StringIO()
-    w = csv.writer(text, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
-    return text.getvalue()
-
-
-DISTRICT_COLUMNS = [
-    "area", "name", "cells", "area_km2", "built_share_dominant", "built_share_abundance",
-    "natural_share_dominant", "natural_share_abundance", "composition_difference",
-    "top_dominant", "top_abundance", "entropy_mean", "entropy_median", "mixed_share",
-    "weak_dominant_share", "parameters_from",
-]  # fmt: skip
-COMPOSITION_COLUMNS = ["area", "name", "code", "letter", "class", "kind", "method", "area_m2",
-                       "share"]  # fmt: skip
-PARAMETER_COLUMNS = ["area", "name", "parameter", "unit", "method", "cells", "mean", *QUANTILES]
-CHANGE_COLUMNS = [
-    "area", "name", "previous", "compared_cells", "compared_km2", "building_changed_share",
-    *[f"{p.name}_change" for p in PARAMETERS],
-]  # fmt: skip
-
-
-def _top(shares: dict[str, float]) -> str:
-    return " ".join(f"{k}:{v:.3f}" for k, v in shares.items())
-
-
-def district_rows(analysis: MapAnalysis) -> list[list[object]]:
-    """The rows of ``districts.csv`` (:data:`DISTRICT_COLUMNS`)."""
-    rows: list[list[object]] = []
-    for a in analysis.areas:
-        c, m = a.composition, a.mixing
-        rows.append([
-            a.folder, a.name, a.cells, _number(a.area_km2), _number(c.built_dominant),
-            _number(c.built_abundance), _number(1 - c.built_dominant),
-            _number(1 - c.built_abundance), _number(c.difference),
-            _top(c.top(c.dominant)), _top(c.top(c.abundance)), _number(m.entropy.mean),
-            _number(m.entropy.quantile(0.5)), _number(m.mixed_share), _number(m.weak_share),
-            a.parameters_from,
-        ])  # fmt: skip
-    return rows
-
-
-def _write_tables(out: Path, analysis: MapAnalysis) -> list[str]:
-    write_text_atomic(out / TABLES["districts"], _csv(DISTRICT_COLUMNS, district_rows(analysis)))
-    composition: list[list[object]] = []
-    parameters: list[list[object]] = []
-    for a in analysis.areas:
-        c = a.composition
-        for method, area_m2, shares in (
-            ("dominant", c.dominant_m2, c.dominant),
-            ("abundance", c.abundance_m2, c.abundance),
-        ):
-            for k in CLASSES:
-                composition.append([
-                    a.folder, a.name, k.code, k.letter, k.name, k.kind, method,
-                    f"{area_m2[k.index]:.1f}", f"{shares[k.index]:.6f}",
-                ])  # fmt: skip
-        for p, agg, look in zip(PARAMETERS, a.aggregated, a.lookup, strict=True):
-            for method, d in (("abundance", agg), ("lookup", look)):
-                parameters.append([
-                    a.folder, a.name, p.name, p.unit, method, d.count, _number(d.mean),
-                    *[_number(d.quantile(q)) for q in QUANTILES.values()],
-                ])  # fmt: skip
-    write_text_atomic(out / TABLES["composition"], _csv(COMPOSITION_COLUMNS, composition))
-    write_text_atomic(out / TABLES["parameters"], _csv(PARAMETER_COLUMNS, parameters))
-    written = [TABLES["districts"], TABLES["composition"], TABLES["parameters"]]
-    if analysis.previous is not None:
-        changes: list[list[object]] = []
-        for a in analysis.areas:
-            if a.change is None:
-                continue
-            ch = a.change
-            changes.append([
-                a.folder, a.name, str(analysis.previous), ch.cells,
-                _number(ch.cells * a.cell_area_m2 / 1e6), _number(ch.building_changed_share),
-                *[_number(float(x)) for x in ch.mean_change],
-            ])  # fmt: skip
-        write_text_atomic(out / TABLES["changes"], _csv(CHANGE_COLUMNS, changes))
-        written.append(TABLES["changes"])
-    return written
