@@ -9,10 +9,12 @@ Top to bottom, each step one library call:
    options, not new imagery); a newly trained model is scored on the test split;
 3. map: plan against the latest map version (new scenes from the inbox, changed inputs), map only
    the districts that new or changed scenes touch (or all of them on a first run / new model),
-   write the urban canopy parameters of every area of it (:mod:`sunet.analysis`), publish
+   write the urban canopy parameters of every area of it and its district analysis
+   (``analysis/index.html``, :mod:`sunet.analysis`), publish
    ``OUT/versions/vNNNN`` and switch ``latest`` (:mod:`sunet.operations.remap`);
-4. report: Prefect artifacts with the model's metrics, the tiling report, the map (quicklook and
-   per-district classes) and the changes since the previous version.
+4. report: Prefect artifacts with the model's metrics, the tiling report, the map (quicklook,
+   per-district classes, a link to its district analysis) and the changes since the previous
+   version.
 
 Resuming: tiling and training are cached on the content of their inputs (:mod:`flows.caching`);
 mapping builds in ``versions/.build-<plan key>``, which a rerun of the same plan finds complete
@@ -40,6 +42,7 @@ from flows.city import city_parameters
 from flows.runners import retry_transient, task_runner
 from flows.tile import tile_flow
 from flows.train import metrics_rows, train_model
+from sunet.analysis.config import ANALYSIS_DIR, ANALYSIS_PAGE
 from sunet.evaluation.config import AssessConfig
 from sunet.hashing import file_hash
 from sunet.mapping import MapReport
@@ -114,6 +117,16 @@ def parameters_task(built: Path) -> list[str]:
     from sunet.analysis import ParametersConfig, write_parameters
 
     return write_parameters(ParametersConfig(map=built)).areas
+
+
+@task(name="analyse", cache_policy=NO_CACHE)
+def analyse_task(built: Path, previous: Path | None) -> Path:
+    """The district analysis of the new map against the previous version (tables, figures and
+    its page), into its ``analysis/``; returns the page."""
+    from sunet.analysis.config import AnalyseConfig
+    from sunet.analysis.report import analyse
+
+    return analyse(AnalyseConfig(map=built, previous=previous)).page
 
 
 @task(
@@ -463,8 +476,8 @@ def remap_flow(
     reference_field: str = default_of(AssessConfig, "field"),
     publish: bool = True,
 ) -> dict[str, Any]:
-    """Plan, map, derive its urban canopy parameters, assess (with ``reference``) and publish one
-    map version, then report it (the map half of ``lcz-map``; ``publish`` False leaves the report
+    """Plan, map, derive its urban canopy parameters, analyse it per district, assess (with
+    ``reference``) and publish one map version, then report it (the map half of ``lcz-map``; ``publish`` False leaves the report
     artifacts to the caller, with a link here)."""
     plan = plan_task(config)
     print(f"plan: {plan.mode}: {plan.reason}")
@@ -477,6 +490,7 @@ def remap_flow(
     report = map_task.with_options(refresh_cache=not built.is_dir())(plan, built)
     shutil.rmtree(_resume_dir(built), ignore_errors=True)  # the finished build is kept instead
     parameters_task(built)
+    analyse_task(built, plan.previous.path if plan.previous is not None else None)
     assessment = assess_task(built, reference, reference_field) if reference else None
     version, _ = publish_task(plan, built, report)
     result["version"] = version.name
@@ -583,8 +597,15 @@ def _map_markdown(city: str, info: dict[str, Any], version: MapVersion) -> str:
         f"- mode: **{info.get('mode')}** ({info.get('reason')})",
         f"- folder: `{version.path}`",
         f"- districts touched: {', '.join(info.get('districts_touched') or []) or 'none'}",
-        "",
     ]
+    page = version.path / ANALYSIS_DIR / ANALYSIS_PAGE
+    if page.is_file():
+        lines.append(
+            f"- district analysis: [{ANALYSIS_DIR}/{ANALYSIS_PAGE}]({page.resolve().as_uri()}) "
+            "(composition by dominant class and by abundance, mixing, urban canopy parameters, "
+            "changes since the previous version)"
+        )
+    lines.append("")
     quicklook = version.path / "city" / "quicklook.png"
     if quicklook.is_file():
         data = quicklook.read_bytes()

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "remap": ("sunet.operations.command", "remap when new imagery arrives (map versions)"),
     "suggest": ("sunet.mapping.suggest_command", "suggest where to label next"),
     "parameters": ("sunet.analysis.command", "urban canopy parameters from a map's abundances"),
+    "analyse": ("sunet.analysis.analyse_command", "per-district report of a map (HTML, CSV, PNG)"),
 }
 
 
@@ -62,7 +63,7 @@ def _summary_parser() -> argparse.ArgumentParser:
 
 
 # Commands that write an output folder under a lock (sunet.locks): they take --wait.
-WRITERS = ("tile", "train", "map", "remap", "parameters")
+WRITERS = ("tile", "train", "map", "remap", "parameters", "analyse")
 
 
 def build_parser(command: str) -> tuple[argparse.ArgumentParser, ModuleType]:

@@ -7,6 +7,7 @@ a rerun with nothing new publishes nothing.
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -70,10 +71,29 @@ def test_rerun_after_crash_reuses_the_map(
         assert (latest / area / "lcz_parameters.tif").is_file()
         assert (latest / area / "lcz_parameters_lookup_100m.tif").is_file()
     assert json.loads((latest / "lcz_parameters.json").read_text())["areas"] == ["city", "hanyang"]
+    # ... and its district analysis, naming the version's folder, not the one it was built in.
+    page = (latest / "analysis" / "index.html").read_text()
+    record = json.loads((latest / "analysis" / "analysis.json").read_text())
+    assert record["areas"] == ["city", "hanyang"] and record["previous"] is None
+    assert record["config"]["map"].endswith("versions/v0001")
+    assert ".build-" not in page and "versions/v0001" in page
 
     again = lcz_map(**args)  # nothing new: nothing mapped, nothing published
     assert again["plan"]["mode"] == "none" and again["version"] is None
     assert calls["map"] == 1
+
+
+def test_the_map_artifact_links_the_district_analysis(tmp_path: Path) -> None:
+    from flows.lcz_map import _map_markdown
+    from sunet.operations.versions import MapVersion
+
+    version = MapVersion(tmp_path, 2)
+    (version.path / "analysis").mkdir(parents=True)
+    assert "district analysis" not in _map_markdown("wuhan", {}, version)
+    (version.path / "analysis" / "index.html").write_text("<html></html>")
+    text = _map_markdown("wuhan", {}, version)
+    uri = (version.path / "analysis" / "index.html").resolve().as_uri()
+    assert f"- district analysis: [analysis/index.html]({uri})" in text
 
 
 @pytest.mark.slow
@@ -188,6 +208,13 @@ def test_city_file_drives_automatic_runs_which_never_train(harness: None, tmp_pa
     assert hanyang["uncovered_m2"] == 0
     assert sum(hanyang["covered_cells"]) * hanyang["cell_area_m2"] == hanyang["covered_m2"]
     assert (city / "scenes" / "b.tif").is_file()
+    # The district analysis compares the new version's parameters with the previous one's.
+    analysis = tmp_path / "map" / "latest" / "analysis"
+    rows = csv.DictReader((analysis / "changes.csv").read_text().splitlines())
+    (row,) = [r for r in rows if r["area"] == "hanyang"]
+    assert row["previous"] == str((tmp_path / "map" / "versions" / "v0001").resolve())
+    assert int(row["compared_cells"]) > 0
+    assert (analysis / "change_building_surface_fraction.png").is_file()
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ from sunet.operations.versions import (
     build_version,
     latest_version,
     list_versions,
+    previous_version,
     prune_versions,
     publish_version,
 )
@@ -34,6 +35,17 @@ def test_versions_are_numbered_and_latest_follows(tmp_path: Path) -> None:
     assert (tmp_path / "latest" / "map.txt").read_text() == "c"
     assert os.readlink(tmp_path / "latest") == "versions/v0003"
     assert (tmp_path / "versions" / "v0001" / "map.txt").read_text() == "a"
+
+
+def test_previous_version_skips_pruned_ones_and_follows_latest(tmp_path: Path) -> None:
+    for t in ("a", "b", "c", "d"):
+        _publish(tmp_path, t)
+    prune_versions(tmp_path, keep=3)  # v0001 goes
+    versions = tmp_path / "versions"
+    assert previous_version(versions / "v0004") == list_versions(tmp_path)[-2]
+    assert previous_version(tmp_path / "latest") is not None  # the link resolves to v0004
+    assert previous_version(versions / "v0002") is None  # the one before it was pruned
+    assert previous_version(tmp_path) is None  # a map root is not a version
 
 
 def test_failed_build_leaves_latest_and_no_trace(tmp_path: Path) -> None:

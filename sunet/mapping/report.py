@@ -16,7 +16,15 @@ from sunet.mapping.products import SUMMARY
 if TYPE_CHECKING:
     from sunet.mapping.pipeline import MapPlan
 
-__all__ = ["AreaReport", "MapReport", "area_table", "map_report", "read_area"]
+__all__ = [
+    "AreaReport",
+    "ClassArea",
+    "MapReport",
+    "area_table",
+    "map_report",
+    "read_area",
+    "read_summary",
+]
 
 
 class AreaReport(BaseModel):
@@ -82,19 +90,52 @@ def map_report(
     )
 
 
-def read_area(folder: Path, name: str) -> AreaReport | None:
-    """An area's report read back from its output folder's ``summary.csv`` (None without one)."""
-    summary = folder / SUMMARY
+class ClassArea(BaseModel):
+    """One row of an area's ``summary.csv``: a class's area counted two ways.
+
+    ``dominant_*``: the cells where the class has the largest abundance, each counted whole;
+    ``abundance_*``: the class's abundance summed over all cells (its expected area).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: int = Field(description="Raster code, 1-17.")
+    letter: str = Field(description="LCZ letter, '1'-'10', 'A'-'G'.")
+    dominant_cells: int = Field(description="Cells where the class dominates.")
+    dominant_area_m2: float = Field(description="Their area, m2.")
+    dominant_share: float = Field(description="Their share of the mapped cells, 0-1.")
+    abundance_area_m2: float = Field(description="Abundance-weighted area of the class, m2.")
+    abundance_share: float = Field(description="Its share of the summed abundances, 0-1.")
+
+
+def read_summary(folder: Path) -> list[ClassArea] | None:
+    """The 17 rows of an area folder's ``summary.csv``, in raster-code order (None without one).
+
+    Raises:
+        ValueError: one line naming the file, when it lacks a column of the summary.
+    """
+    summary = Path(folder) / SUMMARY
     if not summary.is_file():
         return None
     with summary.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+        reader = csv.DictReader(f)
+        missing = [k for k in ClassArea.model_fields if k not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{summary}: not a map summary (no column {', '.join(missing)})")
+        return [ClassArea.model_validate({k: r[k] for k in ClassArea.model_fields}) for r in reader]
+
+
+def read_area(folder: Path, name: str) -> AreaReport | None:
+    """An area's report read back from its output folder's ``summary.csv`` (None without one)."""
+    rows = read_summary(folder)
+    if rows is None:
+        return None
     return AreaReport(
         name=name,
         folder=folder,
-        cells=sum(int(r["dominant_cells"]) for r in rows),
-        area_km2=sum(float(r["dominant_area_m2"]) for r in rows) / 1e6,
-        shares={r["letter"]: float(r["dominant_share"]) for r in rows},
+        cells=sum(r.dominant_cells for r in rows),
+        area_km2=sum(r.dominant_area_m2 for r in rows) / 1e6,
+        shares={r.letter: r.dominant_share for r in rows},
     )
 
 

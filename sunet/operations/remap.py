@@ -36,6 +36,7 @@ from typing import Any, Literal
 import geopandas as gpd
 from shapely.geometry.base import BaseGeometry
 
+from sunet.analysis.config import ANALYSIS_DIR, ANALYSIS_PAGE, ANALYSIS_RECORD
 from sunet.atomic import remove_leftovers, write_text_atomic
 from sunet.geo.crs import crs_name, resolve_crs
 from sunet.geo.vector import write_gpkg
@@ -78,6 +79,14 @@ ABUNDANCE = "lcz_abundance.tif"
 SCENES_JSON = "scenes.json"
 REMAPPED_AREA = "remapped_area.gpkg"
 CHANGES = "changes"
+# Files written into a version while it is built that name its folder: on publishing, the
+# temporary folder's path in them becomes the version's.
+NAMING_RECORDS = (
+    VERSION_JSON,
+    "config.json",
+    f"{ANALYSIS_DIR}/{ANALYSIS_RECORD}",
+    f"{ANALYSIS_DIR}/{ANALYSIS_PAGE}",
+)
 
 
 @dataclass
@@ -345,7 +354,7 @@ def finish_version(
         # and the records name the version's folder, not the temporary one it was built in.
         if changes is not None and plan.previous is not None:
             write_change_report(changes, folder / CHANGES, plan.previous.name, version.name)
-        for record in (folder / VERSION_JSON, folder / "config.json"):
+        for record in (folder / name for name in NAMING_RECORDS):
             if record.is_file():
                 text = record.read_text(encoding="utf-8")
                 write_text_atomic(record, text.replace(str(folder), str(version.path)))

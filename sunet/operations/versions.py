@@ -42,6 +42,7 @@ __all__ = [
     "build_version",
     "latest_version",
     "list_versions",
+    "previous_version",
     "prune_versions",
     "publish_version",
 ]
@@ -106,6 +107,17 @@ def latest_version(root: str | os.PathLike[str]) -> MapVersion | None:
     if not version.path.is_dir():
         raise ValueError(f"{pointer}: points to {version.name}, which does not exist")
     return version
+
+
+def previous_version(folder: str | os.PathLike[str]) -> MapVersion | None:
+    """The version published before the one at ``folder`` (``ROOT/versions/vNNNN``, or a link to
+    one such as ``ROOT/latest``); None when there is none, or ``folder`` is not a version."""
+    resolved = Path(folder).resolve()
+    m = _NAME.match(resolved.name)
+    if m is None or resolved.parent.name != "versions":
+        return None
+    earlier = [v for v in list_versions(resolved.parent.parent) if v.number < int(m.group(1))]
+    return earlier[-1] if earlier else None
 
 
 @contextmanager
