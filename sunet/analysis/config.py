@@ -12,6 +12,7 @@ __all__ = [
     "ANALYSIS_DIR",
     "ANALYSIS_PAGE",
     "ANALYSIS_RECORD",
+    "PARAMETERS_RECORD",
     "AnalyseConfig",
     "ParameterName",
     "ParametersConfig",
@@ -23,6 +24,7 @@ __all__ = [
 ANALYSIS_DIR = "analysis"
 ANALYSIS_PAGE = "index.html"
 ANALYSIS_RECORD = "analysis.json"
+PARAMETERS_RECORD = "lcz_parameters.json"  # written last by `lcz-map parameters`
 
 # The names of sunet.analysis.parameters.PARAMETERS, in band order (kept here, in the light
 # config module, so the command line can offer them; a test holds the two lists equal).

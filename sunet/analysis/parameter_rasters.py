@@ -33,7 +33,7 @@ from pydantic import BaseModel
 from pyproj import CRS
 from rasterio.windows import Window
 
-from sunet.analysis.config import ParametersConfig
+from sunet.analysis.config import PARAMETERS_RECORD, ParametersConfig
 from sunet.analysis.parameters import (
     PARAMETER_NODATA,
     PARAMETERS,
@@ -68,7 +68,7 @@ RASTERS = (
     "lcz_parameters_100m.tif",
     "lcz_parameters_lookup_100m.tif",
 )
-RECORD = "lcz_parameters.json"
+RECORD = PARAMETERS_RECORD
 _SOURCE = (
     "Stewart & Oke (2012) Tables 3-4, mid-range class values and aggregation rules of "
     "sunet.analysis.parameters"

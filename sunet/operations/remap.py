@@ -36,7 +36,12 @@ from typing import Any, Literal
 import geopandas as gpd
 from shapely.geometry.base import BaseGeometry
 
-from sunet.analysis.config import ANALYSIS_DIR, ANALYSIS_PAGE, ANALYSIS_RECORD
+from sunet.analysis.config import (
+    ANALYSIS_DIR,
+    ANALYSIS_PAGE,
+    ANALYSIS_RECORD,
+    PARAMETERS_RECORD,
+)
 from sunet.atomic import remove_leftovers, write_text_atomic
 from sunet.geo.crs import crs_name, resolve_crs
 from sunet.geo.vector import write_gpkg
@@ -86,6 +91,7 @@ NAMING_RECORDS = (
     "config.json",
     f"{ANALYSIS_DIR}/{ANALYSIS_RECORD}",
     f"{ANALYSIS_DIR}/{ANALYSIS_PAGE}",
+    PARAMETERS_RECORD,
 )
 
 
