@@ -50,7 +50,10 @@ demo: setup
 		--split test --out $(DEMO_DIR)/evaluation
 	$(BIN)/lcz-map map --model $(DEMO_DIR)/train/model.safetensors --scenes $(DEMO_DIR)/city/scenes \
 		--districts $(DEMO_DIR)/city/districts.gpkg --out $(DEMO_DIR)/maps
-	@echo "demo outputs in $(DEMO_DIR): city/preview.png, evaluation/metrics.json, maps/<district>/"
+	$(BIN)/lcz-map parameters --map $(DEMO_DIR)/maps
+	$(BIN)/lcz-map analyse --map $(DEMO_DIR)/maps
+	@echo "demo outputs in $(DEMO_DIR): city/preview.png, evaluation/metrics.json, maps/<district>/," \
+		"maps/analysis/index.html"
 
 bench: setup
 	$(BIN)/python -m benchmarks.run
