@@ -5,7 +5,7 @@ times the pipeline stage and a bare baseline (plain rasterio read + write, the b
 forward + backward) back to back on the same work, and reports the ratio. Results are printed and
 written to ``runs/bench/bench.json``.
 
-Usage: ``python -m benchmarks.run [startup tiling training mapping]``.
+Usage: ``python -m benchmarks.run [startup tiling training mapping scaling]``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ BENCHMARKS = {
     "tiling": "benchmarks.tiling_throughput",
     "training": "benchmarks.train_throughput",
     "mapping": "benchmarks.mapping_throughput",
+    "scaling": "benchmarks.scaling",
 }
 
 
