@@ -82,9 +82,11 @@ ADMITTANCE_IN_KJ = "1 3 4 5 6 8 9 10 B D E G"
 
 
 @pytest.fixture(scope="module")
-def lcz4py_python(request: pytest.FixtureRequest) -> Path:
-    """The Python of a virtual environment with LCZ4py (made once, kept in pytest's cache)."""
-    venv = request.config.cache.mkdir("lcz4py-venv")
+def lcz4py_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Python of a virtual environment with LCZ4py (made once, kept in pytest's cache when
+    there is one, else for this session only)."""
+    cache = getattr(request.config, "cache", None)  # absent under `-p no:cacheprovider`
+    venv = cache.mkdir("lcz4py-venv") if cache is not None else tmp_path_factory.mktemp("lcz4py")
     python = venv / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
