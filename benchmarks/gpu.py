@@ -363,7 +363,14 @@ def measure_mapping(
     and km²/min end to end (medians over ``repeats``, after one warm-up map)."""
     import statistics
 
-    from benchmarks.mapping_throughput import _bare, _bundle, _config, _scene, _TimedPredictor
+    from benchmarks.mapping_throughput import (
+        _bare,
+        _bundle,
+        _config,
+        _scene,
+        _TimedPredictor,
+        measure,
+    )
     from sunet.bundle import Predictor
     from sunet.mapping import map_districts
     from sunet.training.distributed import bf16_native
@@ -384,20 +391,7 @@ def measure_mapping(
         report = map_districts(config, timed)  # warm-up: imports, GDAL caches, kernels
         warmup_s = time.perf_counter() - t0
         windows, km2 = report.windows_run, report.city.area_km2
-        bare_s: list[float] = []
-        infer_s: list[float] = []
-        total_s: list[float] = []
-        share: list[float] = []
-        for _ in range(repeats):
-            if bare_s and deadline.passed():
-                break
-            timed.seconds = 0.0
-            t0 = time.perf_counter()
-            report = map_districts(config, timed)
-            total_s.append(time.perf_counter() - t0)
-            infer_s.append(report.seconds)
-            share.append(timed.seconds / report.seconds)
-            bare_s.append(_bare(predictor, windows, batch_size, predictor.patch_size))
+        bare_s, infer_s, total_s, share, _ = measure(config, timed, repeats, deadline.passed)
         bf16_s = None
         if bf16_native(device) and not deadline.passed():
             fast = _Autocast(predictor, device)

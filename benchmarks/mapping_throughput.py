@@ -193,6 +193,33 @@ def _memory(root: Path, side_km: float, batch_size: int, tag: str) -> dict[str, 
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def measure(
+    config: Any, timed: _TimedPredictor, repeats: int, stop: Any = lambda: False
+) -> tuple[list[float], list[float], list[float], list[float], Any]:
+    """Alternate ``repeats`` mappings with the bare model on as many windows (until ``stop()``
+    says so after the first): bare seconds, inference-pass seconds, whole-run seconds, the model's
+    share of the inference pass, and the last report."""
+    from sunet.mapping import map_districts
+
+    bare_s: list[float] = []
+    infer_s: list[float] = []
+    total_s: list[float] = []
+    share: list[float] = []
+    report = None
+    for _ in range(repeats):
+        if bare_s and stop():
+            break
+        timed.seconds = 0.0
+        t0 = time.perf_counter()
+        report = map_districts(config, timed)
+        total_s.append(time.perf_counter() - t0)
+        infer_s.append(report.seconds)
+        share.append(timed.seconds / report.seconds)
+        predictor = timed.inner
+        bare_s.append(_bare(predictor, report.windows_run, config.batch_size, predictor.patch_size))
+    return bare_s, infer_s, total_s, share, report
+
+
 def run(
     side_km: float = 1.0,
     repeats: int = 15,
@@ -233,17 +260,8 @@ def run(
         timed = _TimedPredictor(predictor)
         config = _config(root, side_km, batch_size, "small")
         map_districts(config, timed)  # warm-up: imports, GDAL caches, torch kernels
-        bare_s, infer_s, total_s, share = [], [], [], []
-        windows, km2 = 0, 0.0
-        for _ in range(repeats):
-            timed.seconds = 0.0
-            t0 = time.perf_counter()
-            report = map_districts(config, timed)
-            total_s.append(time.perf_counter() - t0)
-            infer_s.append(report.seconds)
-            share.append(timed.seconds / report.seconds)
-            windows, km2 = report.windows_run, report.city.area_km2
-            bare_s.append(_bare(predictor, windows, batch_size, predictor.patch_size))
+        bare_s, infer_s, total_s, share, report = measure(config, timed, repeats)
+        windows, km2 = report.windows_run, report.city.area_km2
         bare, infer, total = (statistics.median(v) for v in (bare_s, infer_s, total_s))
         if memory:
             small = _memory(root, side_km, memory_batch_size, "mem1")
