@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dask
 import numpy as np
@@ -41,6 +42,8 @@ from sunet.tiling.scene import (
 )
 
 __all__ = ["TilePlan", "plan_tiling", "run_jobs", "tile"]
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -90,9 +93,11 @@ def plan_tiling(config: TileConfig) -> TilePlan:
             )
         stems[p.stem] = p
     labels = read_labels(config.labels, config.label_field, config.label_layer)
-    scenes = [
-        inspect_scene(p, min_extent_m=config.cell_size, scene_crs=config.scene_crs) for p in paths
-    ]
+    scenes = _each(
+        config.workers,
+        lambda p: inspect_scene(p, min_extent_m=config.cell_size, scene_crs=config.scene_crs),
+        paths,
+    )
     for info in scenes:
         if max(config.bands) > info.count:
             raise ValueError(
@@ -125,14 +130,28 @@ def plan_tiling(config: TileConfig) -> TilePlan:
         "max_nodata": config.max_nodata,
     }
     jobs, seen = [], set()
-    for info, footprint in zip(scenes, footprints, strict=True):
-        job, covered = _scene_job(config, grid, info, footprint, label_set, settings)
+    made = _each(
+        config.workers,
+        lambda scene: _scene_job(config, grid, scene[0], scene[1], label_set, settings),
+        list(zip(scenes, footprints, strict=True)),
+    )
+    for job, covered in made:
         jobs.append(job)
         seen.update(covered)
     warnings = []
     if labels_outside:
         warnings.append(f"{labels_outside} label polygon(s) in {labels.path} touch no scene")
     return TilePlan(resolved, grid, scenes, jobs, seen, labels, labels_outside, warnings, started)
+
+
+def _each(workers: int, fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
+    """``fn`` over ``items``, results in order: in ``workers`` threads when more than one (GDAL
+    reads, hashing and shapely release the GIL, so scenes are inspected and hashed in parallel).
+    The first item (in order) that fails raises, as in a plain loop."""
+    if workers <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, items))
 
 
 def _scene_job(
