@@ -13,8 +13,9 @@ from abundance_maps import CELL, LEFT, MIX_ROW, NODATA_ROW, PURE_ROW, TOP, UTM, 
 from canopy_values import EXPECTED, NAMES, mix_2_d
 from pyproj import Transformer
 
+from sunet.analysis.config import PARAMETERS_RECORD as RECORD
 from sunet.analysis.config import ParametersConfig
-from sunet.analysis.parameter_rasters import RASTERS, RECORD, style_files, write_parameters
+from sunet.analysis.parameter_rasters import RASTERS, style_files, write_parameters
 from sunet.analysis.parameters import PARAMETER_NODATA, PARAMETERS, from_classes
 from sunet.cli import main
 from sunet.lcz import NUM_CLASSES

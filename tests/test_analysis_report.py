@@ -15,10 +15,11 @@ import pytest
 from analysis_maps import FIVE_MIX, write_district_map, write_earlier_map
 from canopy_values import EXPECTED
 
+from sunet.analysis.config import ANALYSIS_RECORD as RECORD
 from sunet.analysis.config import AnalyseConfig, ParametersConfig
 from sunet.analysis.parameter_rasters import write_parameters
 from sunet.analysis.parameters import PARAMETERS, from_abundances
-from sunet.analysis.report import RECORD, analyse
+from sunet.analysis.report import analyse
 from sunet.analysis.tables import TABLES
 from sunet.cli import main
 

@@ -12,8 +12,9 @@ import math
 from html import escape
 from typing import TYPE_CHECKING
 
+from sunet.analysis.config import ANALYSIS_RECORD
 from sunet.analysis.parameters import PARAMETERS
-from sunet.analysis.report import COMPUTED, RECORD
+from sunet.analysis.report import COMPUTED
 from sunet.analysis.tables import QUANTILES, TABLES
 from sunet.lcz import CLASSES
 from sunet.mapping.districts import CITY
@@ -306,7 +307,7 @@ def _files(analysis: MapAnalysis) -> str:
     if analysis.previous is not None:
         items.append((TABLES["changes"], "one row per area mapped in both maps: compared cells, "
                       "share of changed building fraction, mean change of each parameter"))  # fmt: skip
-    items.append((RECORD, "the options of this analysis, its areas and files"))
+    items.append((ANALYSIS_RECORD, "the options of this analysis, its areas and files"))
     lis = "".join(f'<li><a href="{n}">{n}</a>: {escape(what)}</li>' for n, what in items)
     return f'<section id="files"><h2>Files</h2><ul>{lis}</ul></section>'
 

@@ -47,6 +47,7 @@ from sunet.lcz import CLASSES, NUM_CLASSES
 from sunet.locks import hold
 from sunet.mapping import styles
 from sunet.mapping.districts import CITY
+from sunet.mapping.products import ABUNDANCE, DOMINANT, WUDAPT
 from sunet.mapping.rasters import StreamingRaster, gdal_env, write_cog
 from sunet.mapping.wudapt import average_abundances
 
@@ -54,21 +55,18 @@ __all__ = [
     "ParametersConfig",
     "ParametersReport",
     "RASTERS",
-    "RECORD",
     "map_areas",
     "style_files",
     "write_area_parameters",
     "write_parameters",
 ]
 
-ABUNDANCE, DOMINANT, WUDAPT = "lcz_abundance.tif", "lcz_dominant.tif", "lcz_wudapt_100m.tif"
 RASTERS = (
     "lcz_parameters.tif",
     "lcz_parameters_lookup.tif",
     "lcz_parameters_100m.tif",
     "lcz_parameters_lookup_100m.tif",
 )
-RECORD = PARAMETERS_RECORD
 _SOURCE = (
     "Stewart & Oke (2012) Tables 3-4, mid-range class values and aggregation rules of "
     "sunet.analysis.parameters"
@@ -140,7 +138,7 @@ def write_parameters(config: ParametersConfig) -> ParametersReport:
     with hold(out):
         out.mkdir(parents=True, exist_ok=True)
         # A rerun is complete again only when its own record is written.
-        (out / RECORD).unlink(missing_ok=True)
+        (out / PARAMETERS_RECORD).unlink(missing_ok=True)
         remove_leftovers(out)
         work = Path(tempfile.mkdtemp(prefix=".work-", dir=out))
         try:
@@ -152,7 +150,9 @@ def write_parameters(config: ParametersConfig) -> ParametersReport:
         report = ParametersReport(
             out=out, areas=[a.name for a in areas], files=[*RASTERS, *style_files()]
         )
-        write_text_atomic(out / RECORD, json.dumps(_record(resolved, report), indent=1) + "\n")
+        write_text_atomic(
+            out / PARAMETERS_RECORD, json.dumps(_record(resolved, report), indent=1) + "\n"
+        )
     return report
 
 

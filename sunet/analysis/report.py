@@ -57,13 +57,11 @@ from sunet.atomic import remove_leftovers, write_text_atomic
 from sunet.lcz import NUM_CLASSES
 from sunet.locks import hold
 from sunet.mapping.districts import CITY
-from sunet.mapping.products import SUMMARY
+from sunet.mapping.products import ABUNDANCE, DOMINANT, SUMMARY
 from sunet.mapping.report import read_summary
 from sunet.operations.versions import previous_version
 
 __all__ = [
-    "PAGE",
-    "RECORD",
     "AnalysisReport",
     "AreaAnalysis",
     "CityMaps",
@@ -73,8 +71,6 @@ __all__ = [
     "area_names",
 ]
 
-PAGE, RECORD = ANALYSIS_PAGE, ANALYSIS_RECORD
-ABUNDANCE, DOMINANT = "lcz_abundance.tif", "lcz_dominant.tif"
 COMPUTED = "computed from lcz_abundance.tif and lcz_dominant.tif"
 # Cell rows per block (bounded memory on large cities).
 _BLOCK_ROWS = 256
@@ -194,17 +190,17 @@ def analyse(config: AnalyseConfig) -> AnalysisReport:
         assert city_maps is not None  # map_areas() always yields the city
         pictures = figures.write_figures(out, result, city_maps)
         files += pictures.files()
-        write_text_atomic(out / PAGE, render_page(result, pictures))
-        files.append(PAGE)
+        write_text_atomic(out / ANALYSIS_PAGE, render_page(result, pictures))
+        files.append(ANALYSIS_PAGE)
         report = AnalysisReport(
             out=out,
-            page=out / PAGE,
+            page=out / ANALYSIS_PAGE,
             areas=[a.folder for a in analyses],
             previous=previous,
             files=files,
         )
         record = {"config": json.loads(resolved.model_dump_json()), **_summary(report)}
-        write_text_atomic(out / RECORD, json.dumps(record, indent=1) + "\n")
+        write_text_atomic(out / ANALYSIS_RECORD, json.dumps(record, indent=1) + "\n")
     return report
 
 
@@ -218,7 +214,7 @@ def _previous(config: AnalyseConfig) -> Path | None:
 def _forget_previous_run(out: Path) -> None:
     """Remove what an earlier analysis wrote here (its record lists it), record first, so that a
     rerun never leaves a figure of an area that no longer exists, nor looks complete part-way."""
-    record = out / RECORD
+    record = out / ANALYSIS_RECORD
     try:
         files = json.loads(record.read_text(encoding="utf-8")).get("files") or []
     except (OSError, ValueError, AttributeError):
@@ -232,7 +228,7 @@ def _forget_previous_run(out: Path) -> None:
 def _summary(report: AnalysisReport) -> dict[str, object]:
     data = json.loads(report.model_dump_json())
     data.pop("out")
-    data["page"] = PAGE
+    data["page"] = ANALYSIS_PAGE
     return data
 
 

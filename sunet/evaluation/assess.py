@@ -41,6 +41,7 @@ from sunet.evaluation.config import AssessConfig
 from sunet.evaluation.plots import plot_confusion
 from sunet.geo.vector import read_labels
 from sunet.lcz import CLASSES, NUM_CLASSES
+from sunet.mapping.products import DOMINANT
 
 __all__ = [
     "AssessConfig",
@@ -55,7 +56,6 @@ __all__ = [
 
 # The figures reported with intervals, in report order.
 HEADLINE = ("oa", "kappa", "oa_urban", "oa_builtnatural", "oa_weighted", "f1_macro")
-DOMINANT = "lcz_dominant.tif"
 
 
 def dominant_raster(path: Path) -> Path:

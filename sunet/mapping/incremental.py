@@ -19,6 +19,7 @@ import shapely
 
 from sunet.geo.vector import read_polygons
 from sunet.mapping.districts import CITY
+from sunet.mapping.products import ABUNDANCE
 from sunet.mapping.windows import MapGrid, affected_cells
 
 __all__ = ["BASE_MUST_MATCH", "cells_to_recompute", "check_base"]
@@ -47,7 +48,7 @@ def check_base(base: Path, record: dict[str, Any]) -> Path:
         ValueError: its record is unreadable, or it was made on another grid, with other
             settings (:data:`BASE_MUST_MATCH`) or for other districts; the message names them.
     """
-    record_path, raster = base / "config.json", base / CITY / "lcz_abundance.tif"
+    record_path, raster = base / "config.json", base / CITY / ABUNDANCE
     if not record_path.is_file() or not raster.is_file():
         raise FileNotFoundError(
             f"{base}: not a finished map (needs config.json and {CITY}/lcz_abundance.tif)"

@@ -43,6 +43,11 @@ __all__ = [
     "write_area_products",
 ]
 
+# The files of an area folder that other stages read by name.
+ABUNDANCE = "lcz_abundance.tif"
+DOMINANT = "lcz_dominant.tif"
+UNCERTAINTY = "lcz_uncertainty.tif"
+WUDAPT = "lcz_wudapt_100m.tif"
 SUMMARY = "summary.csv"  # per class: dominant and abundance-weighted area (sunet.mapping.report)
 COG = "image/tiff; application=geotiff; profile=cloud-optimized"
 QML = "application/xml"
@@ -66,22 +71,22 @@ class ProductFile:
 
 _GPKG = "application/geopackage+sqlite3"
 PRODUCT_FILES: tuple[ProductFile, ...] = (
-    ProductFile("lcz_abundance.tif", "abundance", "LCZ abundances", COG, ("data",)),
+    ProductFile(ABUNDANCE, "abundance", "LCZ abundances", COG, ("data",)),
     ProductFile("lcz_abundance.qml", "abundance_style", "QGIS style of the abundances", QML,
-                ("style",), "lcz_abundance.tif"),
-    ProductFile("lcz_dominant.tif", "dominant", "Dominant LCZ", COG, ("data",)),
+                ("style",), ABUNDANCE),
+    ProductFile(DOMINANT, "dominant", "Dominant LCZ", COG, ("data",)),
     ProductFile("lcz_dominant.qml", "dominant_style", "QGIS style of the dominant LCZ", QML,
-                ("style",), "lcz_dominant.tif"),
+                ("style",), DOMINANT),
     ProductFile("lcz_dominant.gpkg", "polygons", "Dominant LCZ polygons and grid cells", _GPKG,
                 ("data",)),
-    ProductFile("lcz_uncertainty.tif", "uncertainty", "Uncertainty (normalised entropy)", COG,
+    ProductFile(UNCERTAINTY, "uncertainty", "Uncertainty (normalised entropy)", COG,
                 ("data",)),
     ProductFile("lcz_uncertainty.qml", "uncertainty_style", "QGIS style of the uncertainty", QML,
-                ("style",), "lcz_uncertainty.tif"),
-    ProductFile("lcz_wudapt_100m.tif", "wudapt", "Dominant LCZ, WUDAPT grid (EPSG:4326, ~100 m)",
+                ("style",), UNCERTAINTY),
+    ProductFile(WUDAPT, "wudapt", "Dominant LCZ, WUDAPT grid (EPSG:4326, ~100 m)",
                 COG, ("data",)),
     ProductFile("lcz_wudapt_100m.qml", "wudapt_style", "QGIS style of the WUDAPT raster", QML,
-                ("style",), "lcz_wudapt_100m.tif"),
+                ("style",), WUDAPT),
     ProductFile(SUMMARY, "summary", "Area and share of each LCZ", "text/csv", ("metadata",)),
     ProductFile("quicklook.png", "quicklook", "Quicklook with legend", "image/png", ("overview",)),
 )  # fmt: skip
@@ -183,19 +188,19 @@ def write_area_products(
             abundance_sum += block[:, valid].sum(axis=1, dtype=np.float64)
             if cells_layer:
                 cells.write(r0, block, dominant, uncertainty)
-    write_cog(work["abundance"], out_dir / "lcz_abundance.tif", resampling="average")
-    write_cog(work["dominant"], out_dir / "lcz_dominant.tif", resampling="nearest")
-    write_cog(work["uncert"], out_dir / "lcz_uncertainty.tif", resampling="average")
+    write_cog(work["abundance"], out_dir / ABUNDANCE, resampling="average")
+    write_cog(work["dominant"], out_dir / DOMINANT, resampling="nearest")
+    write_cog(work["uncert"], out_dir / UNCERTAINTY, resampling="average")
     write_wudapt(
         work["abundance"],
-        out_dir / "lcz_wudapt_100m.tif",
+        out_dir / WUDAPT,
         out_dir / ".work-wudapt.tif",
         wudapt_resolution,
     )
     for path in work.values():
         path.unlink()
 
-    with rasterio.open(out_dir / "lcz_dominant.tif") as ds:
+    with rasterio.open(out_dir / DOMINANT) as ds:
         dominant_all = ds.read(1)
         factor = max(1, -(-max(ds.width, ds.height) // _QUICKLOOK_SIDE))
         preview = ds.read(1, out_shape=(max(1, ds.height // factor), max(1, ds.width // factor)))

@@ -39,6 +39,7 @@ from sunet.geo.crs import from_rasterio
 from sunet.lcz import CLASSES
 from sunet.mapping import styles
 from sunet.mapping.districts import CITY, District
+from sunet.mapping.products import ABUNDANCE, DOMINANT, UNCERTAINTY, WUDAPT
 from sunet.mapping.vectors import CELLS_LAYER, DOMINANT_LAYER, read_layer_styles
 
 __all__ = ["QGIS_PROJECT", "project_xml", "write_qgis_project"]
@@ -63,10 +64,10 @@ class _Layer:
 _LAYERS = (
     _Layer("polygons", "Dominant LCZ polygons", "lcz_dominant.gpkg", DOMINANT_LAYER),
     _Layer("cells", "Grid cells (all abundances)", "lcz_dominant.gpkg", CELLS_LAYER),
-    _Layer("dominant", "Dominant LCZ", "lcz_dominant.tif", shown=True),
-    _Layer("abundance", "LCZ abundance", "lcz_abundance.tif"),
-    _Layer("uncertainty", "Uncertainty", "lcz_uncertainty.tif"),
-    _Layer("wudapt", "WUDAPT LCZ (EPSG:4326, ~100 m)", "lcz_wudapt_100m.tif"),
+    _Layer("dominant", "Dominant LCZ", DOMINANT, shown=True),
+    _Layer("abundance", "LCZ abundance", ABUNDANCE),
+    _Layer("uncertainty", "Uncertainty", UNCERTAINTY),
+    _Layer("wudapt", "WUDAPT LCZ (EPSG:4326, ~100 m)", WUDAPT),
 )
 
 

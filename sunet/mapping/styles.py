@@ -179,7 +179,7 @@ def pseudocolor_raster_qml(
 def _ramp_colour(ramp: Sequence[tuple[float, str]], position: float) -> str:
     """The ramp's colour at ``position`` (0-1), interpolated linearly in RGB between stops."""
     for (p0, c0), (p1, c1) in zip(ramp, ramp[1:], strict=False):
-        if position <= p1 or (p1, c1) == ramp[-1]:
+        if position <= p1:
             t = 0.0 if p1 == p0 else min(max((position - p0) / (p1 - p0), 0.0), 1.0)
             a, b = _rgb(c0), _rgb(c1)
             return "#" + "".join(f"{round(x + t * (y - x)):02x}" for x, y in zip(a, b, strict=True))

@@ -49,6 +49,7 @@ from sunet.mapping.config import SuggestConfig
 from sunet.mapping.districts import CITY
 from sunet.mapping.mosaic import SceneMosaic
 from sunet.mapping.predictor import load_predictor
+from sunet.mapping.products import ABUNDANCE
 from sunet.mapping.styles import suggestion_qml
 from sunet.mapping.vectors import write_layer_styles
 
@@ -67,7 +68,7 @@ _VIEWS = [(k, f) for f in (False, True) for k in range(4)]
 
 def _read_map(folder: Path) -> tuple[dict, np.ndarray, np.ndarray, Affine, CRS]:
     record_path = folder / "config.json"
-    raster = folder / CITY / "lcz_abundance.tif"
+    raster = folder / CITY / ABUNDANCE
     if not record_path.is_file() or not raster.is_file():
         raise FileNotFoundError(
             f"{folder}: not a finished map (needs config.json and {CITY}/lcz_abundance.tif)"

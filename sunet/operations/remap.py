@@ -49,6 +49,7 @@ from sunet.hashing import file_hash
 from sunet.locks import hold
 from sunet.mapping import MapConfig, MapReport, map_districts
 from sunet.mapping.districts import read_districts, slugify
+from sunet.mapping.products import DOMINANT
 from sunet.mapping.stac import mark_version
 from sunet.operations.changes import DistrictChange, compare_rasters, write_change_report
 from sunet.operations.config import RUNTIME_OPTIONS, MapOptions, RemapConfig
@@ -79,8 +80,6 @@ __all__ = [
     "select_districts",
 ]
 
-DOMINANT = "lcz_dominant.tif"
-ABUNDANCE = "lcz_abundance.tif"
 SCENES_JSON = "scenes.json"
 REMAPPED_AREA = "remapped_area.gpkg"
 CHANGES = "changes"
