@@ -22,7 +22,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 setup: $(VENV)/.installed
 
 lint: setup
-	$(BIN)/ruff check sunet flows tests
+	$(BIN)/ruff check sunet flows tests benchmarks
 	$(BIN)/mypy
 
 test: setup lint

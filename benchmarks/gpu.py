@@ -52,6 +52,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from sunet.atomic import write_text_atomic  # noqa: E402
+
 __all__ = ["WUHAN_KM2", "minutes_to_map", "model_km2_per_min", "projection", "run_child", "main"]
 
 WUHAN_KM2 = 8569.0
@@ -490,9 +492,7 @@ def table(result: dict[str, Any]) -> str:
 
 def _save(result: dict[str, Any], out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
-    tmp.replace(out)
+    write_text_atomic(out, json.dumps(result, indent=2, default=str))
 
 
 # --- command line -------------------------------------------------------------------------------

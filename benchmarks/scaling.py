@@ -16,6 +16,7 @@ memory (1.0 = flat). Aims: time per unit within 1.2x of the smallest at 16x, mem
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -125,10 +126,13 @@ def run(workdir: Path | None = None) -> dict[str, Any]:
     root.mkdir(parents=True, exist_ok=True)
     from benchmarks.mapping_throughput import _bundle, _scene
 
-    _scene(root / "scene.tif", 4 * 1000 + 512)
-    _bundle(root / "model.safetensors")
-    mapping = [_child("_map_child", str(root), f**0.5) for f in FACTORS]
-    tiling = [_child("_tile_child", str(root), f) for f in FACTORS]
+    try:  # the scenes, stores and maps are scratch: gone after the run
+        _scene(root / "scene.tif", 4 * 1000 + 512)
+        _bundle(root / "model.safetensors")
+        mapping = [_child("_map_child", str(root), f**0.5) for f in FACTORS]
+        tiling = [_child("_tile_child", str(root), f) for f in FACTORS]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
     result: dict[str, Any] = {"factors": list(FACTORS)}
     for name, runs in (("map", mapping), ("tile", tiling)):
         for key, value in _ratios(runs).items():

@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception as e:
         line = error_line(e)
-        if isinstance(e, OSError) and e.errno is None:
+        if isinstance(e, OSError) and e.errno is None and not isinstance(e, FileNotFoundError):
             # GDAL's own errors (a failed write) reach Python as a vague "Read failed" or
             # "Write failed": name the output folder and the cause GDAL reported.
             line = explain_io_failure(getattr(args, "out", None)) or line

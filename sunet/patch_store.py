@@ -26,11 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import dask
-import dask.array as da
 import numpy as np
 import pandas as pd
-import xarray as xr
 import zarr
 
 from sunet.atomic import atomic_dir, atomic_path, write_text_atomic
@@ -39,6 +36,7 @@ from sunet.hashing import file_hash
 from sunet.lcz import abundance_columns
 
 if TYPE_CHECKING:
+    import dask.array as da
     import geopandas as gpd
 
 __all__ = [
@@ -148,6 +146,9 @@ def _image_array(
 ) -> da.Array:
     """A lazy ``(n, bands, patch, patch)`` uint8 array whose chunks are shards, each filled by
     ``fetch(start, stop)``."""
+    import dask  # dask and xarray only where a store is written: readers (training) skip them
+    import dask.array as da
+
     bounds = [(s, min(s + shard, n)) for s in range(0, n, shard)]
     parts = [
         da.from_delayed(
@@ -192,6 +193,8 @@ def write_store(
         if n
         else np.zeros((0, bands, patch, patch), np.uint8)
     )
+    import xarray as xr
+
     ds = xr.Dataset(
         {IMAGE_NAME: (("patch", "band", "y", "x"), image)},
         coords={"patch": np.arange(n, dtype=np.int64)},

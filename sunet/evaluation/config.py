@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -63,14 +63,7 @@ class AssessConfig(BaseModel):
 
 
 Method = Literal["prior", "random_forest", "sunet", "sunet_no_pure_stream", "sunet_fixed_weights"]
-_METHOD_ORDER: tuple[Method, ...] = (
-    "prior",
-    "random_forest",
-    "sunet",
-    "sunet_no_pure_stream",
-    "sunet_fixed_weights",
-)
-METHODS: tuple[str, ...] = _METHOD_ORDER
+METHODS: tuple[Method, ...] = get_args(Method)  # in table order
 _FAST_SHARE = 0.25  # the fast suite's share of the preset's training budget
 
 
@@ -90,7 +83,7 @@ class BaselinesConfig(BaseModel):
         default="test", description="Split every method is scored on."
     )
     methods: list[Method] = Field(
-        default_factory=lambda: list(_METHOD_ORDER), description="Methods to run, in table order."
+        default_factory=lambda: list(METHODS), description="Methods to run, in table order."
     )
     preset: PresetName = Field(
         default="cpu-small", description="SU-Net preset shared by the three SU-Net variants."

@@ -319,13 +319,15 @@ _NOT_INPUTS = ("out", "progress", "workers", "scheduler", "read_ahead", "resume_
 
 
 def _inputs_fingerprint(plan: MapPlan) -> str:
-    """What a batch's window results depend on: the model and scene files (path, size, time),
+    """What a batch's window results depend on: the model and scene files with the files they are
+    read from (world files, .prj, a VRT's tiles; path, size, time),
     the grid and the options that shape inference."""
     config = plan.config
     record = plan.record()
     record["config"] = {k: v for k, v in record["config"].items() if k not in _NOT_INPUTS}
     record.pop("districts", None)
-    files = scene_paths(config.scenes) + ([config.model] if config.model is not None else [])
+    scenes = [p for info in plan.mosaic.scenes for p in (info.path, *info.companions)]
+    files = scenes + ([config.model] if config.model is not None else [])
     record["files"] = [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
     record["predictor"] = type(plan.predictor).__name__
     return record_hash(record)

@@ -13,7 +13,7 @@ from sunet.options import options_model, same_field
 __all__ = ["RUNTIME_OPTIONS", "MapOptions", "RemapConfig"]
 
 # Options that change where or how fast the map is made, not the map (kept out of the inputs record).
-RUNTIME_OPTIONS = ("progress", "workers", "scheduler", "batch_size")
+RUNTIME_OPTIONS = ("progress", "workers", "scheduler", "batch_size", "read_ahead")
 # MapConfig fields a remap sets itself; the rest are the user's mapping options.
 _MAP_INPUTS = (
     "model", "scenes", "districts", "district_layer", "district_field", "out", "crs", "base",

@@ -35,7 +35,7 @@ from shapely.geometry.base import BaseGeometry
 from sunet.atomic import atomic_path, write_text_atomic
 from sunet.geo.crs import crs_name, same_crs
 from sunet.geo.raster import (
-    SCENE_SUFFIXES,
+    SCENE_FILES,
     inspect_scene,
     scene_companions,
     scene_files_in,
@@ -179,7 +179,7 @@ def scan_scenes(
     crs = CRS.from_user_input(crs)
     paths = list_scenes(scenes_dir)
     if not paths:
-        raise ValueError(f"{scenes_dir}: no scene ({'/'.join(SCENE_SUFFIXES)}) in the scene folder")
+        raise ValueError(f"{scenes_dir}: no scene ({SCENE_FILES}) in the scene folder")
     same = previous is not None and same_crs(previous.crs, crs)
     records: dict[str, SceneRecord] = {}
     for path in paths:

@@ -185,15 +185,15 @@ def _write(
     """Write the store: its index table, the patches read back from the scene caches (at each
     patch's slot), the report and the config."""
     config, grid = plan.config, plan.grid
-    by_scene = {c.scene: c for c in caches}
-    sources = list(zip(index["scene"], index["slot"], strict=True))
     nbands = len(config.bands)
+    images = {c.scene: c.images(nbands, grid.patch) for c in caches}  # one memmap per scene
+    sources = list(zip(index["scene"], index["slot"], strict=True))
 
     def fetch(start: int, stop: int) -> np.ndarray:
         out = np.empty((stop - start, nbands, grid.patch, grid.patch), dtype=np.uint8)
         for i in range(start, stop):
             scene, slot = sources[i]
-            out[i - start] = by_scene[scene].images(nbands, grid.patch)[slot]
+            out[i - start] = images[scene][slot]
         return out
 
     meta = StoreMeta(
