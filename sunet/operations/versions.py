@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -174,9 +175,10 @@ def _publish(
             if not version.path.exists():
                 raise
             number += 1
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(version.path, 0o777 & ~mask)  # built in a private temporary folder (0700)
+    # A build folder may be private (tempfile's 0700): give the version the mode its parent was
+    # made with (the user's umask), read from disk rather than by changing the process's umask,
+    # which other threads would see.
+    os.chmod(version.path, stat.S_IMODE(version.path.parent.stat().st_mode))
     _point_latest(root, version)
     return version
 
