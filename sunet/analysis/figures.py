@@ -21,7 +21,7 @@ from matplotlib.colors import LogNorm, Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from sunet.analysis.parameters import PARAMETER_NODATA, PARAMETERS, Parameter
+from sunet.analysis.parameters import BY_NAME, PARAMETER_NODATA, Parameter
 from sunet.analysis.summaries import Composition
 from sunet.atomic import atomic_path
 from sunet.lcz import CLASSES
@@ -38,7 +38,6 @@ __all__ = [
     "write_figures",
 ]
 
-_BY_NAME = {p.name: p for p in PARAMETERS}
 _NOT_MAPPED = "#d9d9d9"
 _DPI = 100
 
@@ -73,7 +72,7 @@ def write_figures(out: Path, analysis: MapAnalysis, maps: CityMaps) -> Figures:
         name = f"parameter_{parameter}.png"
         parameter_map(
             out / name,
-            _BY_NAME[parameter],
+            BY_NAME[parameter],
             maps.aggregated[parameter],
             maps.lookup[parameter],
             maps.cell_size_m,
@@ -83,7 +82,7 @@ def write_figures(out: Path, analysis: MapAnalysis, maps: CityMaps) -> Figures:
         figures.change = f"change_{analysis.config.change_map}.png"
         change_map(
             out / figures.change,
-            _BY_NAME[analysis.config.change_map],
+            BY_NAME[analysis.config.change_map],
             maps.change,
             maps.cell_size_m,
             analysis.previous.name,

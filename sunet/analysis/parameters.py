@@ -40,7 +40,9 @@ from sunet.lcz import CLASSES, NUM_CLASSES, LczClass
 from sunet.mapping.accumulate import ABUNDANCE_NODATA
 
 __all__ = [
+    "BY_NAME",
     "DAVENPORT_Z0",
+    "INDEX",
     "PARAMETERS",
     "PARAMETER_NODATA",
     "Parameter",
@@ -159,7 +161,9 @@ PARAMETERS: tuple[Parameter, ...] = (
               "anthropogenic_heat_w_m2", "area", "arithmetic", bounds=(0.0, 450.0),
               legend=(0.0, 100.0, 200.0, 300.0, 400.0), source=_SOURCE_T4),
 )  # fmt: skip
-_BY_NAME = {p.name: p for p in PARAMETERS}
+# Lookups by parameter name: the parameter, and its band index (0-based) in the rasters.
+BY_NAME = {p.name: p for p in PARAMETERS}
+INDEX = {p.name: i for i, p in enumerate(PARAMETERS)}
 
 
 def class_value(parameter: Parameter, lcz_class: LczClass) -> float:
@@ -189,7 +193,7 @@ def class_values() -> np.ndarray:
 
 def _class_weights(values: np.ndarray) -> np.ndarray:
     """float64 ``(P, 17)``: each parameter's class weights ``w_k``."""
-    bsf = values[PARAMETERS.index(_BY_NAME["building_surface_fraction"])]
+    bsf = values[INDEX["building_surface_fraction"]]
     by_weight = {"area": np.ones(NUM_CLASSES), "building": bsf, "ground": 1.0 - bsf}
     return np.stack([by_weight[p.weight] for p in PARAMETERS])
 

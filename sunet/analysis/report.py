@@ -43,7 +43,7 @@ from rasterio.windows import Window
 
 from sunet.analysis.config import ANALYSIS_DIR, ANALYSIS_PAGE, ANALYSIS_RECORD, AnalyseConfig
 from sunet.analysis.parameter_rasters import RASTERS, map_areas
-from sunet.analysis.parameters import PARAMETERS, from_abundances, from_classes
+from sunet.analysis.parameters import INDEX, from_abundances, from_classes
 from sunet.analysis.summaries import (
     Composition,
     Distribution,
@@ -375,7 +375,7 @@ def _same_grid(a: DatasetReader, b: DatasetReader) -> bool:
 
 
 def _holds_parameters(src: DatasetReader) -> bool:
-    names = [p.name for p in PARAMETERS]
+    names = list(INDEX)
     return src.count == len(names) and src.tags().get("PARAMETERS", "").split(",") == names
 
 
@@ -410,13 +410,12 @@ def _collect(
     delta: np.ndarray | None,
     config: AnalyseConfig,
 ) -> None:
-    names = [p.name for p in PARAMETERS]
     for name in config.parameter_maps:
-        i = names.index(name)
+        i = INDEX[name]
         pieces.setdefault(f"aggregated:{name}", []).append(thumbs.take(window, values[i]))
         pieces.setdefault(f"lookup:{name}", []).append(thumbs.take(window, looked_up[i]))
     if delta is not None:
-        i = names.index(config.change_map)
+        i = INDEX[config.change_map]
         pieces.setdefault("change", []).append(thumbs.take(window, delta[i]))
 
 

@@ -25,7 +25,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sunet.analysis.parameters import PARAMETER_NODATA, PARAMETERS, Parameter, class_values
+from sunet.analysis.parameters import (
+    INDEX,
+    PARAMETER_NODATA,
+    PARAMETERS,
+    Parameter,
+    class_values,
+)
 from sunet.lcz import CLASSES, NUM_CLASSES
 from sunet.mapping.accumulate import ABUNDANCE_NODATA
 from sunet.mapping.products import normalised_entropy
@@ -40,7 +46,7 @@ __all__ = [
     "parameter_distributions",
 ]
 
-BUILDING = [p.name for p in PARAMETERS].index("building_surface_fraction")
+BUILDING = INDEX["building_surface_fraction"]
 _BUILT = np.array([c.is_built for c in CLASSES])
 # Bins of a Distribution: fine enough that no two class values share one (the closest, 1,400
 # and 1,500 J m-2 s-1/2 K-1 of admittance, are 200 bins apart), so quantiles of looked-up values
