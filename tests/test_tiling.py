@@ -327,3 +327,23 @@ def test_scenes_are_planned_in_threads_in_order_and_the_first_bad_one_is_named()
     assert _each(2, check, [0, 1, 2]) == [0, 1, 4]
     with pytest.raises(ValueError, match="scene 3: bad"):  # as a plain loop would say
         _each(2, check, list(range(8)))
+
+
+def test_the_alpha_band_as_image_data_is_refused_while_planning(
+    tmp_path: Path, write_scene: Callable[..., Path], make_texture: Callable[..., np.ndarray]
+) -> None:
+    from affine import Affine
+
+    from sunet.tiling.pipeline import plan_tiling
+
+    rgba = np.concatenate([make_texture(64), np.full((1, 64, 64), 255, np.uint8)])
+    scene = write_scene(tmp_path / "rgba.tif", crs=UTM50N, data=rgba, photometric="RGB",
+                        alpha="YES", transform=Affine(1.0, 0, 240_000, 0, -1.0, 3_390_000))  # fmt: skip
+    labels = tmp_path / "labels.gpkg"
+    gpd.GeoDataFrame({"lcz": ["2"]}, geometry=[box(240_000, 3_389_936, 240_064, 3_390_000)],
+                     crs=UTM50N).to_file(labels, driver="GPKG")  # fmt: skip
+    config = TileConfig(
+        scenes=[scene], labels=labels, out=tmp_path / "p", patch=32, bands=[1, 2, 4]
+    )
+    with pytest.raises(ValueError, match="rgba.tif: band 4 is the alpha band"):
+        plan_tiling(config)  # before any scene is tiled

@@ -66,6 +66,7 @@ from sunet.geo.sidecars import (
 )
 
 __all__ = [
+    "check_bands",
     "SCENE_FILES",
     "SCENE_SUFFIXES",
     "ByteScaling",
@@ -391,7 +392,7 @@ def scene_stretch(
 ) -> ByteScaling:
     """Per-band percentile stretch of a scene's valid pixels, from one decimated read (cached per
     process, so each scene is measured once)."""
-    _check_bands(info, bands)
+    check_bands(info, bands)
     shape = _decimated_shape(info.width, info.height)
     try:
         with rasterio.open(info.path) as src:
@@ -446,7 +447,8 @@ class Radiometry(BaseModel):
         return scene_stretch(info, tuple(int(b) for b in bands))
 
 
-def _check_bands(info: SceneInfo, bands: Sequence[int]) -> None:
+def check_bands(info: SceneInfo, bands: Sequence[int]) -> None:
+    """Refuse (one line naming the scene) bands the scene lacks, or its alpha band."""
     bad = [b for b in bands if not 1 <= b <= info.count]
     if bad or len(bands) == 0:
         raise _error(info.path, f"has {info.count} band(s); cannot read bands {tuple(bands)}")
@@ -594,7 +596,7 @@ def open_scene(
     """Open a scene for warped window reads of the given bands, scaled to uint8 as
     ``radiometry`` says (default: :class:`Radiometry` ``()``, uint8 as is, others stretched)."""
     bands = tuple(int(b) for b in bands)
-    _check_bands(info, bands)
+    check_bands(info, bands)
     scaling = (radiometry or Radiometry()).scaling(info, bands)
     try:
         src = rasterio.open(info.path)

@@ -27,7 +27,7 @@ from rasterio.windows import Window
 
 from sunet.atomic import atomic_dir, remove_leftovers, write_text_atomic
 from sunet.geo.crs import crs_name, resolve_crs
-from sunet.geo.raster import SCENE_FILES, SceneInfo, inspect_scene, scene_files_in
+from sunet.geo.raster import SCENE_FILES, SceneInfo, check_bands, inspect_scene, scene_files_in
 from sunet.hashing import record_hash
 from sunet.lcz import NUM_CLASSES, by_code
 from sunet.locks import hold
@@ -92,11 +92,10 @@ def _check_scenes(
 ) -> None:
     model = config.model or "the predictor"
     for i, info in enumerate(mosaic.scenes):
-        if max(bands) > info.count:
-            raise ValueError(
-                f"{info.path}: has {info.count} band(s); {model} needs "
-                f"{len(bands)} ({', '.join(predictor.bands)}) read from bands {tuple(bands)}"
-            )
+        try:
+            check_bands(info, bands)  # here, not mid-run in a batch of windows
+        except ValueError as e:
+            raise ValueError(f"{e}; {model} needs {', '.join(predictor.bands)}") from None
         pixel = mosaic.ground_pixel(i)
         if pixel > predictor.gsd * config.max_gsd_ratio:
             raise ValueError(

@@ -26,7 +26,7 @@ from pyproj import CRS
 
 from sunet.geo.crs import crs_name, resolve_crs
 from sunet.geo.grid import PatchGrid
-from sunet.geo.raster import SceneInfo, inspect_scene, scene_footprint
+from sunet.geo.raster import SceneInfo, check_bands, inspect_scene, scene_footprint
 from sunet.geo.vector import PolygonLayer, read_labels, repair_polygons
 from sunet.locks import hold
 from sunet.tiling.assembly import assemble
@@ -99,10 +99,7 @@ def plan_tiling(config: TileConfig) -> TilePlan:
         paths,
     )
     for info in scenes:
-        if max(config.bands) > info.count:
-            raise ValueError(
-                f"{info.path}: has {info.count} band(s); --bands asks for {config.bands}"
-            )
+        check_bands(info, config.bands)  # here, not mid-run in a scene job
 
     lonlat = shapely.union_all([scene_footprint(s, CRS.from_epsg(4326)) for s in scenes]).bounds
     crs = resolve_crs(config.crs, lonlat)
