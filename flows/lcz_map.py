@@ -105,7 +105,7 @@ def evaluate_task(bundle: Path, patches: Path, out: Path) -> dict[str, Any]:
 @task(name="assess-map", cache_policy=NO_CACHE)
 def assess_task(built: Path, reference: Path, field: str) -> dict[str, Any]:
     """Assess the new map against reference polygons, into the version's ``assessment/``."""
-    from sunet.evaluation.assess import AssessConfig, assess
+    from sunet.evaluation.assess import assess
 
     config = AssessConfig(map=built, reference=reference, field=field, out=built / "assessment")
     return assess(config).model_dump(mode="json")
@@ -258,7 +258,7 @@ def _ready_train_dir(config: TrainConfig) -> TrainConfig:
     block for later runs."""
     if not (config.out / "checkpoint").exists() or (config.out / BUNDLE_NAME).is_file():
         return config
-    from sunet.training.trainer import check_run_folder
+    from sunet.training.checkpoint import check_run_folder
 
     resumed = config.model_copy(update={"resume": True})
     try:
