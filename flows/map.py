@@ -16,6 +16,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.runners import retry_transient
+from sunet.locks import hold
 from sunet.mapping import MapConfig, MapReport
 from sunet.mapping.novelty import SceneNovelty
 from sunet.mapping.pipeline import (
@@ -25,6 +26,7 @@ from sunet.mapping.pipeline import (
     map_report,
     plan_map,
     score_scenes,
+    start_output,
     work_dir,
     write_area,
     write_catalogs,
@@ -100,14 +102,16 @@ def write_record_task(plan: MapPlan, scenes: list[SceneNovelty]) -> Path:
 @flow(name="lcz-map-districts", log_prints=True)
 def map_flow(config: MapConfig) -> MapReport:
     """Map the districts of ``config.districts`` from ``config.scenes`` with ``config.model``."""
-    plan = plan_task(config)
-    scenes = score_scenes_task(plan)
-    with work_dir(plan) as work:
-        counts = infer_task(plan, work)
-        # One area at a time: the GDAL settings that make outputs reproducible are global.
-        areas = [write_area_task(plan, work, slug) for slug in plan.slugs]
-    write_catalogs_task(plan)
-    write_record_task(plan, scenes)
+    with hold(config.out):  # one writer per map, as map_districts (sunet.locks)
+        plan = plan_task(config)
+        start_output(plan)
+        scenes = score_scenes_task(plan)
+        with work_dir(plan) as work:
+            counts = infer_task(plan, work)
+            # One area at a time: the GDAL settings that make outputs reproducible are global.
+            areas = [write_area_task(plan, work, slug) for slug in plan.slugs]
+        write_catalogs_task(plan)
+        write_record_task(plan, scenes)
     report = map_report(plan, counts, areas, scenes)
     create_markdown_artifact(
         area_table([report.city, *report.districts]),

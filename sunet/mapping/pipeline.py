@@ -62,6 +62,7 @@ __all__ = [
     "plan_map",
     "scene_paths",
     "score_scenes",
+    "start_output",
     "work_dir",
     "write_area",
     "write_catalogs",
@@ -397,6 +398,14 @@ def write_record(plan: MapPlan, scenes: list[SceneNovelty] | None = None) -> Pat
     return write_text_atomic(plan.out / "config.json", json.dumps(plan.record(), indent=2) + "\n")
 
 
+def start_output(plan: MapPlan) -> None:
+    """Before writing into ``plan.out`` (under its lock, once the inputs are checked): a rerun
+    over an earlier map is complete again only when its own record is written, so until then the
+    folder must not look complete (some areas old, some new); and what killed runs left goes."""
+    (plan.out / "config.json").unlink(missing_ok=True)
+    remove_leftovers(plan.out)
+
+
 def map_districts(
     config: MapConfig, predictor: AbundancePredictor | None = None, client: Any = None
 ) -> MapReport:
@@ -417,10 +426,7 @@ def map_districts(
     """
     with hold(config.out):
         plan = plan_map(config, predictor)
-        # A rerun over an earlier map is complete again only when its own record is written:
-        # until then the folder must not look complete (some areas old, some new).
-        (config.out / "config.json").unlink(missing_ok=True)
-        remove_leftovers(config.out)
+        start_output(plan)
         scenes = score_scenes(plan)
         with work_dir(plan) as work:
             counts = infer_cells(plan, work, client)
