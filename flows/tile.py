@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect_dask import DaskTaskRunner
 
 from flows.runners import retry_transient
+from sunet.locks import hold
 from sunet.tiling import (
     SceneCache,
     SceneJob,
@@ -60,9 +61,10 @@ def assemble_task(plan: TilePlan, caches: list[SceneCache]) -> TileReport:
 )
 def tile_flow(config: TileConfig) -> TileReport:
     """Tile ``config.scenes`` and ``config.labels`` into the patch store ``config.out``."""
-    plan = plan_task(config)
-    caches = [f.result() for f in tile_scene_task.map(plan.jobs)]
-    report = assemble_task(plan, caches)
+    with hold(config.out):  # one writer per store, as tile() and `lcz-map tile` (sunet.locks)
+        plan = plan_task(config)
+        caches = [f.result() for f in tile_scene_task.map(plan.jobs)]
+        report = assemble_task(plan, caches)
     create_markdown_artifact(
         f"```\n{report.table()}\n```",
         key="lcz-tile-report",
