@@ -22,7 +22,7 @@ from sunet.mapping.districts import CITY
 from sunet.mapping.products import ABUNDANCE
 from sunet.mapping.windows import MapGrid, affected_cells
 
-__all__ = ["BASE_MUST_MATCH", "cells_to_recompute", "check_base"]
+__all__ = ["BASE_MUST_MATCH", "cells_to_recompute", "check_base", "finished_map"]
 
 # Settings that must agree between a run and its base for copied cells to be the run's own.
 BASE_MUST_MATCH = ("model", "stride", "bands", "weighting", "min_window_valid", "min_cell_valid")
@@ -30,6 +30,20 @@ BASE_MUST_MATCH = ("model", "stride", "bands", "weighting", "min_window_valid", 
 # The update area is grown by this many scene pixels, at the coarsest GSD allowed: the
 # resampling kernel's reach past a scene's edge.
 _KERNEL_REACH_PX = 2
+
+
+def finished_map(folder: Path) -> tuple[Path, Path]:
+    """A finished map's record (``config.json``, written last) and its city abundance raster.
+
+    Raises:
+        FileNotFoundError: ``folder`` is not a finished map (one line naming it).
+    """
+    record, raster = folder / "config.json", folder / CITY / ABUNDANCE
+    if not record.is_file() or not raster.is_file():
+        raise FileNotFoundError(
+            f"{folder}: not a finished map (needs config.json and {CITY}/{ABUNDANCE})"
+        )
+    return record, raster
 
 
 def check_base(base: Path, record: dict[str, Any]) -> Path:
@@ -48,11 +62,7 @@ def check_base(base: Path, record: dict[str, Any]) -> Path:
         ValueError: its record is unreadable, or it was made on another grid, with other
             settings (:data:`BASE_MUST_MATCH`) or for other districts; the message names them.
     """
-    record_path, raster = base / "config.json", base / CITY / ABUNDANCE
-    if not record_path.is_file() or not raster.is_file():
-        raise FileNotFoundError(
-            f"{base}: not a finished map (needs config.json and {CITY}/lcz_abundance.tif)"
-        )
+    record_path, raster = finished_map(base)
     try:
         recorded = json.loads(record_path.read_text(encoding="utf-8"))
         grid, earlier = recorded["grid"], recorded["config"]

@@ -46,10 +46,9 @@ from sunet.geo.vector import read_polygons, write_gpkg
 from sunet.lcz import CLASSES, NUM_CLASSES
 from sunet.mapping.accumulate import ABUNDANCE_NODATA
 from sunet.mapping.config import SuggestConfig
-from sunet.mapping.districts import CITY
+from sunet.mapping.incremental import finished_map
 from sunet.mapping.mosaic import SceneMosaic
 from sunet.mapping.predictor import load_predictor
-from sunet.mapping.products import ABUNDANCE
 from sunet.mapping.styles import suggestion_qml
 from sunet.mapping.vectors import write_layer_styles
 
@@ -67,12 +66,7 @@ _VIEWS = [(k, f) for f in (False, True) for k in range(4)]
 
 
 def _read_map(folder: Path) -> tuple[dict, np.ndarray, np.ndarray, Affine, CRS]:
-    record_path = folder / "config.json"
-    raster = folder / CITY / ABUNDANCE
-    if not record_path.is_file() or not raster.is_file():
-        raise FileNotFoundError(
-            f"{folder}: not a finished map (needs config.json and {CITY}/lcz_abundance.tif)"
-        )
+    record_path, raster = finished_map(folder)
     record = json.loads(record_path.read_text(encoding="utf-8"))
     with rasterio.open(raster) as src:
         abundances = src.read().astype(np.float32)
