@@ -14,6 +14,7 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.runners import retry_transient
 from sunet.locks import hold
@@ -33,6 +34,7 @@ from sunet.mapping.pipeline import (
     write_record,
 )
 from sunet.mapping.report import area_table
+from sunet.threads import cpu_threads
 
 __all__ = ["map_flow"]
 
@@ -99,7 +101,11 @@ def write_record_task(plan: MapPlan, scenes: list[SceneNovelty]) -> Path:
     return write_record(plan, scenes)
 
 
-@flow(name="lcz-map-districts", log_prints=True)
+@flow(
+    name="lcz-map-districts",
+    log_prints=True,
+    task_runner=ThreadPoolTaskRunner(max_workers=cpu_threads()),  # type: ignore[arg-type]
+)
 def map_flow(config: MapConfig) -> MapReport:
     """Map the districts of ``config.districts`` from ``config.scenes`` with ``config.model``."""
     with hold(config.out):  # one writer per map, as map_districts (sunet.locks)
@@ -108,8 +114,10 @@ def map_flow(config: MapConfig) -> MapReport:
         scenes = score_scenes_task(plan)
         with work_dir(plan) as work:
             counts = infer_task(plan, work)
-            # One area at a time: the GDAL settings that make outputs reproducible are global.
-            areas = [write_area_task(plan, work, slug) for slug in plan.slugs]
+            # Areas in parallel, as map_districts' write_areas (one thread per core, see the runner).
+            areas = [
+                f.result() for f in [write_area_task.submit(plan, work, s) for s in plan.slugs]
+            ]
         write_catalogs_task(plan)
         write_record_task(plan, scenes)
     report = map_report(plan, counts, areas, scenes)

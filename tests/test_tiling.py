@@ -316,19 +316,6 @@ def test_a_scene_no_label_reaches_is_tiled_as_empty(
     assert report.patches > 0
 
 
-def test_scenes_are_planned_in_threads_in_order_and_the_first_bad_one_is_named() -> None:
-    from sunet.tiling.pipeline import _each
-
-    def check(i: int) -> int:
-        if i in (3, 5):
-            raise ValueError(f"scene {i}: bad")
-        return i * i
-
-    assert _each(2, check, [0, 1, 2]) == [0, 1, 4]
-    with pytest.raises(ValueError, match="scene 3: bad"):  # as a plain loop would say
-        _each(2, check, list(range(8)))
-
-
 def test_the_alpha_band_as_image_data_is_refused_while_planning(
     tmp_path: Path, write_scene: Callable[..., Path], make_texture: Callable[..., np.ndarray]
 ) -> None:

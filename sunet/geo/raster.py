@@ -64,6 +64,7 @@ from sunet.geo.sidecars import (
     prj_crs,
     world_file_problem,
 )
+from sunet.threads import each
 
 __all__ = [
     "check_bands",
@@ -74,6 +75,7 @@ __all__ = [
     "SceneInfo",
     "SceneReader",
     "inspect_scene",
+    "inspect_scenes",
     "open_scene",
     "read_reprojected",
     "scene_companions",
@@ -258,13 +260,62 @@ def _check_geotransform(path: Path, transform: Affine) -> None:
         raise _error(path, f"geotransform {tuple(transform)[:6]} has a zero pixel size")
 
 
+def _decimated_validity(
+    path: Path, src: rasterio.DatasetReader, alpha: int | None, threads: int
+) -> np.ndarray:
+    """The validity mask of a whole scene at most ~1024 px on the long side, read in ``threads``
+    bands of rows at once, each from its own handle (one handle decodes one block at a time).
+
+    Identical to one read: band ``i`` reads the (fractional) source rows its output rows cover,
+    so GDAL samples the same source pixels for every output row.
+    """
+    shape = _decimated_shape(src.width, src.height)
+    rows, cols = shape
+    if threads <= 1 or rows < 2 * threads:
+        return _validity(src, alpha, out_shape=shape)
+    cuts = [round(i * rows / threads) for i in range(threads + 1)]
+    scale = src.height / rows
+
+    def band(span: tuple[int, int]) -> np.ndarray:
+        j0, j1 = span
+        window = Window(0, j0 * scale, src.width, (j1 - j0) * scale)
+        with rasterio.open(path) as part:
+            return _validity(part, alpha, window=window, out_shape=(j1 - j0, cols))
+
+    return np.concatenate(each(band, list(zip(cuts[:-1], cuts[1:], strict=True)), threads))
+
+
+def inspect_scenes(
+    paths: Sequence[str | Path],
+    *,
+    threads: int = 1,
+    min_extent_m: float | None = None,
+    scene_crs: CRS | str | None = None,
+) -> list[SceneInfo]:
+    """:func:`inspect_scene` of every path, in order, using up to ``threads`` threads: scenes in
+    parallel, and threads left over split each scene's mask read. The first scene (in order) that
+    fails raises its error."""
+    per_scene = max(1, threads // max(1, len(paths)))
+    return each(
+        lambda p: inspect_scene(
+            p, min_extent_m=min_extent_m, scene_crs=scene_crs, threads=per_scene
+        ),
+        list(paths),
+        threads,
+    )
+
+
 def inspect_scene(
-    path: str | Path, *, min_extent_m: float | None = None, scene_crs: CRS | str | None = None
+    path: str | Path,
+    *,
+    min_extent_m: float | None = None,
+    scene_crs: CRS | str | None = None,
+    threads: int = 1,
 ) -> SceneInfo:
     """Open, validate and describe a scene.
 
     Reads a decimated validity mask (which touches every block of a file without overviews, so a
-    truncated file is caught here rather than halfway through tiling).
+    truncated file is caught here rather than halfway through tiling), in ``threads`` threads.
 
     Args:
         path: a raster file GDAL can read, or a JPEG/PNG with a world file beside it.
@@ -293,8 +344,7 @@ def inspect_scene(
             if src.width < 2 or src.height < 2:
                 raise _error(path, f"scene is only {src.width}x{src.height} px")
             alpha = _alpha_band(src)
-            shape = _decimated_shape(src.width, src.height)
-            mask = _validity(src, alpha, out_shape=shape)
+            mask = _decimated_validity(path, src, alpha, threads)
             # Read the last block too: a decimated read may skip the final rows of a file.
             bh, bw = src.block_shapes[0]
             last = Window(

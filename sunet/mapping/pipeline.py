@@ -27,7 +27,7 @@ from rasterio.windows import Window
 
 from sunet.atomic import atomic_dir, remove_leftovers, write_text_atomic
 from sunet.geo.crs import crs_name, resolve_crs
-from sunet.geo.raster import SCENE_FILES, SceneInfo, check_bands, inspect_scene, scene_files_in
+from sunet.geo.raster import SCENE_FILES, SceneInfo, check_bands, inspect_scenes, scene_files_in
 from sunet.hashing import record_hash
 from sunet.lcz import NUM_CLASSES, by_code
 from sunet.locks import hold
@@ -51,6 +51,7 @@ from sunet.mapping.windows import (
     runnable_windows,
     window_weights,
 )
+from sunet.threads import cpu_threads, each
 
 __all__ = [
     "AreaReport",
@@ -65,6 +66,7 @@ __all__ = [
     "start_output",
     "work_dir",
     "write_area",
+    "write_areas",
     "write_catalogs",
     "write_record",
 ]
@@ -216,9 +218,9 @@ def plan_map(config: MapConfig, predictor: AbundancePredictor | None = None) -> 
     if patch % stride:
         raise ValueError(f"--stride {stride}: must divide the model's patch size {patch} px")
 
-    scenes: list[SceneInfo] = [
-        inspect_scene(p, scene_crs=config.scene_crs) for p in scene_paths(config.scenes)
-    ]
+    scenes: list[SceneInfo] = inspect_scenes(
+        scene_paths(config.scenes), threads=cpu_threads(), scene_crs=config.scene_crs
+    )
     table = read_districts(config.districts, config.district_field, config.district_layer)
     lonlat = table.to_crs(4326).total_bounds
     crs = resolve_crs(config.crs, tuple(float(v) for v in lonlat))  # type: ignore[arg-type]
@@ -358,6 +360,13 @@ def write_area(plan: MapPlan, work: Path, slug: str) -> AreaReport:
     )
 
 
+def write_areas(plan: MapPlan, work: Path) -> list[AreaReport]:
+    """:func:`write_area` for every area (in :attr:`MapPlan.slugs` order), several at once in
+    threads (one per CPU core): GDAL, zlib and the vector writer release the GIL. Each folder is
+    written atomically; the first area (in order) that fails raises once all have returned."""
+    return each(lambda slug: write_area(plan, work, slug), plan.slugs, cpu_threads())
+
+
 def score_scenes(plan: MapPlan) -> list[SceneNovelty]:
     """How unlike the model's training data each scene looks (:mod:`.novelty`); empty when the
     model carries no feature profile or ``config.novelty_windows`` is 0."""
@@ -430,7 +439,7 @@ def map_districts(
         scenes = score_scenes(plan)
         with work_dir(plan) as work:
             counts = infer_cells(plan, work, client)
-            areas = [write_area(plan, work, slug) for slug in plan.slugs]
+            areas = write_areas(plan, work)
         write_catalogs(plan)
         write_record(plan, scenes)
         return map_report(plan, counts, areas, scenes)

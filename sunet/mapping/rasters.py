@@ -9,6 +9,7 @@ side files, a fixed date in GeoPackages, and GDAL never adds a ``TIFFTAG_DATETIM
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,20 +36,34 @@ _FIXED_DATE = "2000-01-01T00:00:00Z"
 _OPTIONS = {"GDAL_PAM_ENABLED": "NO", "OGR_CURRENT_DATE": _FIXED_DATE}
 
 
+# pyogrio's GDAL options are process-global: the first gdal_env in (any thread) sets them, the
+# last out restores them, so areas written in parallel threads all run under them.
+_PYOGRIO_LOCK = threading.Lock()
+_pyogrio_users = 0
+_pyogrio_before: dict[str, Any] = {}
+
+
 @contextmanager
 def gdal_env() -> Iterator[None]:
     """The GDAL settings every mapping write runs under (reproducible output, no side files).
 
-    rasterio and pyogrio each ship their own GDAL, so both are configured; pyogrio's options are
-    process-global and are restored on exit.
+    rasterio and pyogrio each ship their own GDAL, so both are configured: rasterio's per thread,
+    pyogrio's process-wide while any thread is inside (restored when the last one leaves).
     """
-    before = {k: pyogrio.get_gdal_config_option(k) for k in _OPTIONS}
-    pyogrio.set_gdal_config_options(_OPTIONS)
+    global _pyogrio_users, _pyogrio_before
+    with _PYOGRIO_LOCK:
+        if _pyogrio_users == 0:
+            _pyogrio_before = {k: pyogrio.get_gdal_config_option(k) for k in _OPTIONS}
+            pyogrio.set_gdal_config_options(_OPTIONS)
+        _pyogrio_users += 1
     try:
         with rasterio.Env(**_OPTIONS):
             yield
     finally:
-        pyogrio.set_gdal_config_options(before)
+        with _PYOGRIO_LOCK:
+            _pyogrio_users -= 1
+            if _pyogrio_users == 0:
+                pyogrio.set_gdal_config_options(_pyogrio_before)
 
 
 def lcz_colormap() -> dict[int, tuple[int, int, int, int]]:

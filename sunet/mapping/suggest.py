@@ -41,7 +41,7 @@ from pyproj import CRS
 
 from sunet.atomic import atomic_path
 from sunet.geo.crs import from_rasterio
-from sunet.geo.raster import inspect_scene
+from sunet.geo.raster import inspect_scenes
 from sunet.geo.vector import read_polygons, write_gpkg
 from sunet.lcz import CLASSES, NUM_CLASSES
 from sunet.mapping.accumulate import ABUNDANCE_NODATA
@@ -51,6 +51,7 @@ from sunet.mapping.mosaic import SceneMosaic
 from sunet.mapping.predictor import load_predictor
 from sunet.mapping.styles import suggestion_qml
 from sunet.mapping.vectors import write_layer_styles
+from sunet.threads import cpu_threads
 
 __all__ = ["WEIGHTS", "SuggestConfig", "suggest"]
 
@@ -141,7 +142,7 @@ def _model_terms(
     if model_path is None:
         raise ValueError(f"{config.map}: the map records no model; pass --model or --no-use-model")
     predictor = load_predictor(model_path)
-    scenes = [inspect_scene(Path(p), scene_crs=cfg.get("scene_crs")) for p in cfg["scenes"]]
+    scenes = inspect_scenes(cfg["scenes"], threads=cpu_threads(), scene_crs=cfg.get("scene_crs"))
     mosaic = SceneMosaic(scenes, crs, cfg["bands"], getattr(predictor, "radiometry", None))
     xs, ys = _corner(transform, anchors[:, 0], anchors[:, 1])
     images = []

@@ -100,9 +100,10 @@ class TileConfig(BaseModel):
         default=64, ge=1, description="Patches per zarr shard (one patch per chunk)."
     )
     workers: int = Field(
-        default=1,
-        ge=1,
-        description="Scenes tiled in parallel (Dask threads); 1 runs in this thread.",
+        default=0,
+        ge=0,
+        description="Threads that inspect and tile scenes in parallel (the output is the same "
+        "for any number); 0 = one per CPU core, 1 = all in this thread.",
     )
 
     @field_validator("bands")

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import dask
 import numpy as np
@@ -26,9 +25,10 @@ from pyproj import CRS
 
 from sunet.geo.crs import crs_name, resolve_crs
 from sunet.geo.grid import PatchGrid
-from sunet.geo.raster import SceneInfo, check_bands, inspect_scene, scene_footprint
+from sunet.geo.raster import SceneInfo, check_bands, inspect_scenes, scene_footprint
 from sunet.geo.vector import PolygonLayer, read_labels, repair_polygons
 from sunet.locks import hold
+from sunet.threads import each, threads_for
 from sunet.tiling.assembly import assemble
 from sunet.tiling.config import TileConfig, expand_scene_paths
 from sunet.tiling.labels import LabelSet
@@ -42,8 +42,6 @@ from sunet.tiling.scene import (
 )
 
 __all__ = ["TilePlan", "plan_tiling", "run_jobs", "tile"]
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -93,10 +91,9 @@ def plan_tiling(config: TileConfig) -> TilePlan:
             )
         stems[p.stem] = p
     labels = read_labels(config.labels, config.label_field, config.label_layer)
-    scenes = _each(
-        config.workers,
-        lambda p: inspect_scene(p, min_extent_m=config.cell_size, scene_crs=config.scene_crs),
-        paths,
+    threads = threads_for(config.workers)
+    scenes = inspect_scenes(
+        paths, threads=threads, min_extent_m=config.cell_size, scene_crs=config.scene_crs
     )
     for info in scenes:
         check_bands(info, config.bands)  # here, not mid-run in a scene job
@@ -127,10 +124,10 @@ def plan_tiling(config: TileConfig) -> TilePlan:
         "max_nodata": config.max_nodata,
     }
     jobs, seen = [], set()
-    made = _each(
-        config.workers,
+    made = each(
         lambda scene: _scene_job(config, grid, scene[0], scene[1], label_set, settings),
         list(zip(scenes, footprints, strict=True)),
+        threads,
     )
     for job, covered in made:
         jobs.append(job)
@@ -139,16 +136,6 @@ def plan_tiling(config: TileConfig) -> TilePlan:
     if labels_outside:
         warnings.append(f"{labels_outside} label polygon(s) in {labels.path} touch no scene")
     return TilePlan(resolved, grid, scenes, jobs, seen, labels, labels_outside, warnings, started)
-
-
-def _each(workers: int, fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
-    """``fn`` over ``items``, results in order: in ``workers`` threads when more than one (GDAL
-    reads, hashing and shapely release the GIL, so scenes are inspected and hashed in parallel).
-    The first item (in order) that fails raises, as in a plain loop."""
-    if workers <= 1 or len(items) <= 1:
-        return [fn(item) for item in items]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(fn, items))
 
 
 def _scene_job(
@@ -213,7 +200,9 @@ def run_jobs(
     jobs: Sequence[SceneJob], workers: int = 1, on_done: Callable[[SceneCache], None] | None = None
 ) -> list[SceneCache]:
     """Run :func:`tile_scene` over jobs: serially for one worker, else on Dask's threaded
-    scheduler (GDAL and numpy release the GIL, so threads do run in parallel)."""
+    scheduler (GDAL and numpy release the GIL, so threads do run in parallel); 0 workers = one
+    per CPU core."""
+    workers = threads_for(workers)
     if workers <= 1:
         results = []
         for job in jobs:
