@@ -1,24 +1,33 @@
-"""Mapping throughput against the bare model, and peak memory as the district grows.
+"""Mapping throughput against the bare model, where a map's time goes, and peak memory.
 
 ``run()`` builds a random-init ``cpu-small`` bundle (patch 256 ground pixels at 1 m, the model's
-128 px input) and a painted 1 m UTM scene, then measures in one process, alternating so that
-other load on the machine hits both alike:
+128 px input) and one painted 1 m UTM scene, then, for square districts of each size in
+``sides_km`` (1 and 16 km² by default), measures in one process, alternating so that other load on
+the machine hits both alike:
 
 * the bare forward: ``Predictor.predict_abundances`` on as many random windows as the map runs,
   in the same batch size;
-* the mapping: ``map_districts`` on a square district (``side_km``), reading, warping, batching,
-  accumulating and streaming cells, i.e. the inference pass (``report.seconds``), and the whole
-  run including all products.
+* the mapping: ``map_districts`` on the district, i.e. the inference pass (``report.seconds``:
+  reading, batching, the model, accumulating and streaming cells), and the whole run including
+  every product.
 
 Throughput ratio = bare seconds / mapping seconds for the same windows (1.0 = mapping costs
-nothing beyond the model): of the medians, and of the best runs (the least disturbed by other
-load). ``model_share_of_inference`` is the share of the inference pass's wall time spent inside
-the model's forward, timed during the mapping itself, so immune to load changing between runs. Peak memory is measured in fresh subprocesses for the district and
-for one four times larger: the peak resident memory of the whole process during the run (model
-loaded beforehand, sampled every 20 ms) and the ``tracemalloc`` peak of Python/numpy
-allocations during the run (which excludes torch's own tensors).
+nothing beyond the model), of the inference pass and end to end: of the medians, and of the best
+runs (the least disturbed by other load). ``model_share_of_inference`` is the share of the
+inference pass's wall time spent inside the model's forward, timed during the mapping itself.
 
-    python -m benchmarks.mapping_throughput [--side-km 1.0] [--repeats 15] [--preset paper]
+Where the time goes (median over the repeats): ``phases`` are the pipeline's steps, whose wall
+times add up to the run (plan: districts, scenes inspected, grid; inference; areas: every product
+of the district and of the city, the areas in parallel threads; catalogs: STAC and the QGIS
+project; record); ``products`` are the seconds inside each product writer, summed over the areas
+(which run side by side, so these can add up to more than the areas' wall time).
+
+Peak memory is measured in fresh subprocesses for the smallest district and for one four times
+larger: the peak resident memory of the whole process during the run (model loaded beforehand,
+sampled every 20 ms) and the ``tracemalloc`` peak of Python/numpy allocations during the run
+(which excludes torch's own tensors).
+
+    python -m benchmarks.mapping_throughput [--side-km 1 4] [--repeats 9] [--preset paper]
 """
 
 from __future__ import annotations
@@ -193,12 +202,63 @@ def _memory(root: Path, side_km: float, batch_size: int, tag: str) -> dict[str, 
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+# The pipeline's steps, as map_districts calls them (their wall times add up to the run).
+_PHASES = {"plan": "plan_map", "inference": "infer_cells", "areas": "write_areas",
+           "catalogs": "write_catalogs", "record": "write_record"}  # fmt: skip
+# Each product writer, timed where an area's products are written.
+_PRODUCT_WRITERS = {
+    "sunet.mapping.products": ("write_cog", "write_wudapt", "write_dominant_polygons",
+                               "write_layer_styles", "write_quicklook", "_write_summary"),
+}  # fmt: skip
+
+
+def timed_steps() -> tuple[dict[str, float], dict[str, float]]:
+    """Wrap the pipeline's steps (:data:`_PHASES`) and the product writers
+    (:data:`_PRODUCT_WRITERS`, and the grid-cell layer's row writes) so that their seconds add up
+    in the two returned dicts (``phases``, ``products``); the caller clears them between runs."""
+    import importlib
+    import threading
+
+    from sunet.mapping import pipeline
+    from sunet.mapping.vectors import CellsLayerWriter
+
+    phases: dict[str, float] = {}
+    products: dict[str, float] = {}
+    lock = threading.Lock()  # areas are written in parallel threads
+
+    def timed(into: dict[str, float], name: str, fn: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with lock:
+                    into[name] = into.get(name, 0.0) + time.perf_counter() - t0
+
+        return call
+
+    for name, function in _PHASES.items():
+        setattr(pipeline, function, timed(phases, name, getattr(pipeline, function)))
+    for module_name, names in _PRODUCT_WRITERS.items():
+        module = importlib.import_module(module_name)
+        for name in names:
+            setattr(module, name, timed(products, name.lstrip("_"), getattr(module, name)))
+    CellsLayerWriter.write = timed(products, "cells_layer", CellsLayerWriter.write)  # type: ignore[method-assign]
+    return phases, products
+
+
 def measure(
-    config: Any, timed: _TimedPredictor, repeats: int, stop: Any = lambda: False
+    config: Any,
+    timed: _TimedPredictor,
+    repeats: int,
+    stop: Any = lambda: False,
+    steps: tuple[dict[str, float], dict[str, float]] | None = None,
+    runs: list[tuple[dict[str, float], dict[str, float]]] | None = None,
 ) -> tuple[list[float], list[float], list[float], list[float], Any]:
     """Alternate ``repeats`` mappings with the bare model on as many windows (until ``stop()``
     says so after the first): bare seconds, inference-pass seconds, whole-run seconds, the model's
-    share of the inference pass, and the last report."""
+    share of the inference pass, and the last report. With ``steps`` (from :func:`timed_steps`),
+    a copy of each run's step and writer seconds is appended to ``runs``."""
     from sunet.mapping import map_districts
 
     bare_s: list[float] = []
@@ -210,9 +270,13 @@ def measure(
         if bare_s and stop():
             break
         timed.seconds = 0.0
+        for d in steps or ():
+            d.clear()
         t0 = time.perf_counter()
         report = map_districts(config, timed)
         total_s.append(time.perf_counter() - t0)
+        if steps is not None and runs is not None:
+            runs.append((dict(steps[0]), dict(steps[1])))
         infer_s.append(report.seconds)
         share.append(timed.seconds / report.seconds)
         predictor = timed.inner
@@ -220,9 +284,45 @@ def measure(
     return bare_s, infer_s, total_s, share, report
 
 
+def _median_of(runs: list[dict[str, float]]) -> dict[str, float]:
+    keys = list(dict.fromkeys(k for r in runs for k in r))
+    return {k: round(statistics.median(r.get(k, 0.0) for r in runs), 4) for k in keys}
+
+
+def _size(config: Any, timed: _TimedPredictor, repeats: int, steps: Any) -> dict[str, Any]:
+    """The figures of one district size."""
+    from sunet.mapping import map_districts
+
+    map_districts(config, timed)  # warm-up: imports, GDAL caches, torch kernels
+    runs: list[tuple[dict[str, float], dict[str, float]]] = []
+    bare_s, infer_s, total_s, share, report = measure(
+        config, timed, repeats, steps=steps, runs=runs
+    )
+    windows, km2 = report.windows_run, report.city.area_km2
+    bare, infer, total = (statistics.median(v) for v in (bare_s, infer_s, total_s))
+    phases = _median_of([r[0] for r in runs])
+    phases["other"] = round(total - sum(phases.values()), 4)
+    return {
+        "district_km2": round(km2, 3),
+        "windows": windows,
+        "bare_windows_per_s": round(windows / bare, 1),
+        "mapping_windows_per_s": round(windows / infer, 1),
+        "end_to_end_km2_per_min": round(km2 / (total / 60.0), 1),
+        "throughput_ratio": round(bare / infer, 3),
+        "throughput_ratio_best": round(min(bare_s) / min(infer_s), 3),
+        "end_to_end_ratio": round(bare / total, 3),
+        "end_to_end_ratio_best": round(min(bare_s) / min(total_s), 3),
+        "model_share_of_inference": round(statistics.median(share), 3),
+        "phase_share": {k: round(v / total, 3) for k, v in phases.items()},
+        "phase_seconds": phases,
+        "product_seconds": _median_of([r[1] for r in runs]),
+        "raw_seconds": {"bare": bare_s, "inference": infer_s, "total": total_s},
+    }
+
+
 def run(
-    side_km: float = 1.0,
-    repeats: int = 15,
+    sides_km: tuple[float, ...] = (1.0, 4.0),
+    repeats: int = 9,
     batch_size: int = 16,
     memory_batch_size: int = 8,
     preset: str = "cpu-small",
@@ -232,8 +332,9 @@ def run(
     """Measure mapping throughput and memory; returns a JSON-ready dict of figures.
 
     Args:
-        side_km: side of the benchmark district (the memory check also maps 2 x side_km).
-        repeats: alternating bare/mapping repetitions (medians and best runs are reported).
+        sides_km: sides of the benchmark districts (1 and 16 km²); the memory check maps the
+            first and one of twice its side.
+        repeats: alternating bare/mapping repetitions per size (medians and best runs reported).
         batch_size: windows per model call, for both.
         memory_batch_size: batch size of the memory runs. A batch reads strips of at most
             ``batch`` windows, so peak memory grows with the district until its window rows are
@@ -244,44 +345,41 @@ def run(
             ``paper``: Swin-V2 tiny at 256 px).
         memory: also run the two memory subprocesses.
         workdir: where to put the generated inputs (a temporary folder by default).
+
+    Keys: per size ``"<km2> km2"`` (see :func:`_size`), and the headline figures of the largest
+    district: ``throughput_ratio`` (aim 0.9) and ``end_to_end_ratio`` (aim 0.85).
     """
     import torch
 
-    from sunet.mapping import map_districts
     from sunet.mapping.predictor import load_predictor
 
     if workdir is not None:
         Path(workdir).mkdir(parents=True, exist_ok=True)
+    steps = timed_steps()
+    sizes: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         root = Path(tmp)
         _bundle(root / "model.safetensors", preset)
-        _scene(root / "scene.tif", int(2 * side_km * 1000 + 400))
+        _scene(root / "scene.tif", int(max(max(sides_km), 2 * sides_km[0]) * 1000 + 400))
         predictor = load_predictor(root / "model.safetensors")
         timed = _TimedPredictor(predictor)
-        config = _config(root, side_km, batch_size, "small")
-        map_districts(config, timed)  # warm-up: imports, GDAL caches, torch kernels
-        bare_s, infer_s, total_s, share, report = measure(config, timed, repeats)
-        windows, km2 = report.windows_run, report.city.area_km2
-        bare, infer, total = (statistics.median(v) for v in (bare_s, infer_s, total_s))
+        for side in sides_km:
+            config = _config(root, side, batch_size, f"s{side:g}")
+            figures = _size(config, timed, repeats, steps)
+            sizes[f"{figures['district_km2']:g} km2"] = figures
         if memory:
-            small = _memory(root, side_km, memory_batch_size, "mem1")
-            large = _memory(root, 2 * side_km, memory_batch_size, "mem4")
+            small = _memory(root, sides_km[0], memory_batch_size, "mem1")
+            large = _memory(root, 2 * sides_km[0], memory_batch_size, "mem4")
+    largest = sizes[list(sizes)[-1]]
     result: dict[str, Any] = {
         "preset": preset,
         "torch_threads": torch.get_num_threads(),
-        "district_km2": km2,
-        "windows": windows,
         "batch_size": batch_size,
-        "bare_windows_per_s": windows / bare,
-        "mapping_windows_per_s": windows / infer,
-        "mapping_km2_per_min": km2 / (infer / 60.0),
-        "end_to_end_km2_per_min": km2 / (total / 60.0),
-        "throughput_ratio": bare / infer,
-        "throughput_ratio_best": min(bare_s) / min(infer_s),
-        "model_share_of_inference": statistics.median(share),
-        "end_to_end_ratio": bare / total,
+        "throughput_ratio": largest["throughput_ratio"],
+        "end_to_end_ratio": largest["end_to_end_ratio"],
         "throughput_ratio_target": 0.9,
-        "raw_seconds": {"bare": bare_s, "inference": infer_s, "total": total_s},
+        "end_to_end_ratio_target": 0.85,
+        **sizes,
     }
     if memory:
         result.update(
@@ -300,14 +398,14 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--side-km", type=float, default=1.0)
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--side-km", type=float, nargs="+", default=[1.0, 4.0])
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--preset", default="cpu-small", choices=("cpu-small", "paper"))
     parser.add_argument("--no-memory", action="store_true", help="skip the memory runs")
     args = parser.parse_args()
     result = run(
-        args.side_km,
+        tuple(args.side_km),
         args.repeats,
         args.batch_size,
         preset=args.preset,

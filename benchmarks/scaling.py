@@ -30,60 +30,21 @@ FACTORS = (1, 4, 16)
 _REPO = Path(__file__).resolve().parents[1]
 
 
-# Where a map's time goes after inference: each product writer, timed where the pipeline calls it.
-_PRODUCT_WRITERS = {
-    "sunet.mapping.products": ("write_cog", "write_wudapt", "write_dominant_polygons",
-                               "write_layer_styles", "write_quicklook", "_write_summary"),
-    "sunet.mapping.pipeline": ("write_catalogs",),
-}  # fmt: skip
-
-
-def _timed_writers() -> dict[str, float]:
-    """Wrap the product writers (:data:`_PRODUCT_WRITERS`) so that their seconds add up in the
-    returned dict; the grid-cell layer (one write per block of rows) is timed through its class."""
-    import importlib
-
-    from sunet.mapping.vectors import CellsLayerWriter
-
-    seconds: dict[str, float] = {}
-
-    def timed(name: str, fn: Any) -> Any:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            t0 = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t0
-
-        return call
-
-    for module_name, names in _PRODUCT_WRITERS.items():
-        module = importlib.import_module(module_name)
-        for name in names:
-            setattr(module, name, timed(name, getattr(module, name)))
-    CellsLayerWriter.write = timed("cells_layer", CellsLayerWriter.write)  # type: ignore[method-assign]
-    return seconds
-
-
 def _map_child(root: str, side_km: float) -> None:
-    """One mapping in this fresh process; prints seconds, km², peak memory and the seconds of
-    inference and of each product writer as JSON."""
+    """One mapping in this fresh process; prints seconds, km² and peak memory as JSON (where the
+    time goes: ``benchmarks.mapping_throughput``)."""
     from benchmarks.mapping_throughput import _config, _RssSampler
     from sunet.mapping import map_districts
     from sunet.mapping.predictor import load_predictor
 
     config = _config(Path(root), side_km, 16, f"s{side_km:g}")
     load_predictor(config.model)
-    writers = _timed_writers()
     with _RssSampler() as rss:
         t0 = time.perf_counter()
         report = map_districts(config)
         seconds = time.perf_counter() - t0
-    other = seconds - report.seconds - sum(writers.values())
-    breakdown = {"inference": report.seconds, **writers, "other": other}
     print(json.dumps({"seconds": seconds, "units": report.city.area_km2,
-                      "rss_peak_mb": rss.peak / 2**20,
-                      "share": {k: round(v / seconds, 3) for k, v in breakdown.items()}}))  # fmt: skip
+                      "inference_seconds": report.seconds, "rss_peak_mb": rss.peak / 2**20}))  # fmt: skip
 
 
 def _tile_child(root: str, scenes: int) -> None:
