@@ -257,9 +257,21 @@ def test_dask_workers_give_the_same_bytes(mapped: Path, tmp_path: Path) -> None:
     assert _hashes(out, (".tif",)) == _hashes(mapped, (".tif",))
 
 
-def test_reading_ahead_changes_nothing(mapped: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("readers", [1, 3])
+def test_reading_ahead_changes_nothing_and_closes_every_scene(
+    mapped: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, readers: int
+) -> None:
+    import os
+
+    import sunet.mapping.inference as inference
+
+    monkeypatch.setattr(inference, "reader_threads", lambda: readers)
     out = _run(tmp_path, tmp_path / "out", read_ahead=True)
     assert _hashes(out, (".tif", ".gpkg")) == _hashes(mapped, (".tif", ".gpkg"))
+    fds = Path("/proc/self/fd")
+    if fds.is_dir():  # no reader thread kept a scene open
+        open_files = {os.path.realpath(fds / fd) for fd in os.listdir(fds)}
+        assert os.path.realpath(tmp_path / "scene.tif") not in open_files
 
 
 def test_scenes_are_scaled_as_the_model_was_trained(tmp_path: Path) -> None:

@@ -72,9 +72,9 @@ class MapConfig(BaseModel):
     )
     read_ahead: bool = Field(
         default=False,
-        description="Read the next batches in a background thread while the model runs (single "
-        "process). Worth it with a GPU; on CPU the reader competes with torch's threads "
-        "(measured slower on 2 cores), so off by default.",
+        description="Read the next batches in background threads (every CPU core but one) while "
+        "the model runs (single process); the output is the same. Worth it with a GPU; on CPU "
+        "the readers compete with torch's threads (no faster on 2 cores), so off by default.",
     )
     torch_threads: int | None = Field(
         default=None,

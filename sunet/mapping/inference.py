@@ -4,13 +4,15 @@ Both paths run :func:`run_batch` on the same plan of batches (pure geometry, see
 :func:`sunet.mapping.windows.plan_batches`) and feed the results to the accumulator in plan order,
 so the output does not depend on where a batch ran. In one process, reading costs a few per cent
 of the model's time (a batch's strips are read once, each pixel about twice at stride P/2);
-``read_ahead`` overlaps it with the model in a background thread, which pays off when the model
-runs on a GPU and costs time when torch already keeps every CPU core busy.
+``read_ahead`` overlaps it with the model in background threads (every core but one, each with its
+own scene handles), which pays off when the model runs on a GPU and costs time when torch already
+keeps every CPU core busy.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +35,7 @@ from sunet.mapping.windows import (
     plan_batches,
     runnable_windows,
 )
+from sunet.threads import cpu_threads
 
 __all__ = [
     "PreparedBatch",
@@ -43,7 +46,8 @@ __all__ = [
     "run_batch",
 ]
 
-# Batches read ahead of the model with read_ahead (each ~ batch * P * P * 3 bytes).
+# Batches read ahead of the model per reader thread with read_ahead (each ~ batch * P * P * 3
+# bytes).
 _PREFETCH = 2
 
 
@@ -179,7 +183,8 @@ def _local_results(
                 prepared = read_batch(mosaic, grid, batch, min_window_valid)
                 yield i, batch, predict_batch(prepared, predictor), False
         return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mosaic-read") as pool:
+    readers = reader_threads()
+    with ThreadPoolExecutor(max_workers=readers, thread_name_prefix="mosaic-read") as pool:
         pending: deque[tuple[int, WindowBatch, Any]] = deque()
 
         def pop() -> tuple[int, WindowBatch, list[RunResult], bool]:
@@ -188,20 +193,41 @@ def _local_results(
                 return i, done, item, True
             return i, done, predict_batch(item.result(), predictor), False
 
-        for i, batch in batches:
-            old = kept(i)
-            item = (
-                old
-                if old is not None
-                else pool.submit(read_batch, mosaic, grid, batch, min_window_valid)
-            )
-            pending.append((i, batch, item))
-            if len(pending) > _PREFETCH:
+        try:
+            for i, batch in batches:
+                old = kept(i)
+                item = (
+                    old
+                    if old is not None
+                    else pool.submit(read_batch, mosaic, grid, batch, min_window_valid)
+                )
+                pending.append((i, batch, item))
+                if len(pending) > _PREFETCH * readers:
+                    yield pop()
+            while pending:
                 yield pop()
-        while pending:
-            yield pop()
-        # The reader thread's scenes were opened under its own GDAL environment: close them there.
-        pool.submit(mosaic.close).result()
+        finally:
+            for _, _, item in pending:  # abandoned (an error downstream): read no further
+                if not isinstance(item, list):
+                    item.cancel()
+            # Each reader thread's scenes were opened under its own GDAL environment: close them
+            # there, once per thread (a barrier keeps any thread from taking two closes).
+            barrier = threading.Barrier(readers)
+
+            def close() -> None:
+                try:
+                    mosaic.close()
+                finally:
+                    barrier.wait()
+
+            for f in [pool.submit(close) for _ in range(readers)]:
+                f.result()
+
+
+def reader_threads() -> int:
+    """Threads that read batches ahead of the model with ``read_ahead``: every CPU core but the
+    one that feeds the model (at least one)."""
+    return max(1, cpu_threads() - 1)
 
 
 def _dask_results(
