@@ -40,6 +40,7 @@ from pyproj import Transformer
 from rasterio.windows import Window, from_bounds
 from shapely.geometry import box
 
+from sunet.threads import threads_for
 from sunet.tiling import TileConfig, tile
 
 __all__ = ["make_scenes", "run"]
@@ -140,12 +141,14 @@ def run(
     size: int = 1024,
     patch: int = 256,
     repeats: int = 3,
-    workers: int = 1,
+    workers: int = 0,
 ) -> dict[str, Any]:
     """Measure tiling against the plain read + write baseline; returns the figures as a dict.
 
     ``city``: a folder from ``lcz-map synth`` (``scenes/``, ``labels.gpkg``) to use instead of
-    the generated row of ``scenes`` scenes of ``size`` px.
+    the generated row of ``scenes`` scenes of ``size`` px. ``workers``: tiling's threads (0, its
+    default: one per core); the baselines run as their tools do (rasterio in one thread,
+    ``gdalwarp`` multithreaded).
 
     Keys: ``ratio`` (baseline time / tiling time: >= 0.7 is the aim), ``gdalwarp_ratio``
     (warp-then-cut time / tiling time: >= 1.0 is the aim), ``patches``,
@@ -196,7 +199,7 @@ def run(
             "scenes": scenes,
             "scene_size": size if city is None else None,
             "data": str(city) if city is not None else "generated",
-            "workers": workers,
+            "workers": threads_for(workers),
             "repeats": repeats,
             "tile_seconds": round(tile_s, 3),
             "baseline_seconds": round(base_s, 3),
@@ -217,7 +220,7 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--city", type=Path, default=None, help="a synthetic city folder")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=0, help="tiling threads (0: every core)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     print(json.dumps(run(city=args.city, workers=args.workers, repeats=args.repeats), indent=2))
