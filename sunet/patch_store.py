@@ -193,6 +193,7 @@ def write_store(
         if n
         else np.zeros((0, bands, patch, patch), np.uint8)
     )
+    import dask
     import xarray as xr
 
     ds = xr.Dataset(
@@ -203,7 +204,9 @@ def write_store(
     encoding = {
         IMAGE_NAME: {"chunks": (1, bands, patch, patch), "shards": (shard, bands, patch, patch)}
     }
-    with atomic_dir(out / ZARR_NAME) as tmp:
+    # One shard at a time: memory holds one shard whatever the store's size (in parallel, each
+    # thread would hold its own, and the peak would grow with the thread count).
+    with atomic_dir(out / ZARR_NAME) as tmp, dask.config.set(scheduler="synchronous"):
         ds.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, encoding=encoding)
     write_text_atomic(out / REPORT_NAME, json.dumps(report, indent=2) + "\n")
     write_text_atomic(out / CONFIG_NAME, json.dumps(config, indent=2) + "\n")

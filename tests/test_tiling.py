@@ -334,3 +334,17 @@ def test_the_alpha_band_as_image_data_is_refused_while_planning(
     )
     with pytest.raises(ValueError, match="rgba.tif: band 4 is the alpha band"):
         plan_tiling(config)  # before any scene is tiled
+
+
+def test_cached_images_are_read_into_their_rows_and_a_short_file_is_named(tmp_path: Path) -> None:
+    from sunet.tiling.scene import SceneCache
+
+    images = np.arange(3 * 2 * 4 * 4, dtype=np.uint8).reshape(3, 2, 4, 4)
+    (tmp_path / "images.bin").write_bytes(images.tobytes())
+    cache = SceneCache(tmp_path, "scene", reused=True)
+    out = np.zeros((4, 2, 4, 4), dtype=np.uint8)
+    cache.read_images([2, 0], out, [3, 1])
+    assert np.array_equal(out[3], images[2]) and np.array_equal(out[1], images[0])
+    assert not out[0].any() and not out[2].any()
+    with pytest.raises(ValueError, match=r"images.bin: slot 3 is past the end of the file"):
+        cache.read_images([3], out, [0])

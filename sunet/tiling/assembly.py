@@ -186,14 +186,15 @@ def _write(
     patch's slot), the report and the config."""
     config, grid = plan.config, plan.grid
     nbands = len(config.bands)
-    images = {c.scene: c.images(nbands, grid.patch) for c in caches}  # one memmap per scene
-    sources = list(zip(index["scene"], index["slot"], strict=True))
+    by_name = {c.scene: c for c in caches}
+    scenes, slots = index["scene"].to_numpy(), index["slot"].to_numpy()
 
     def fetch(start: int, stop: int) -> np.ndarray:
+        """One shard's patches, each scene's read through one handle (memory stays flat)."""
         out = np.empty((stop - start, nbands, grid.patch, grid.patch), dtype=np.uint8)
-        for i in range(start, stop):
-            scene, slot = sources[i]
-            out[i - start] = images[scene][slot]
+        for scene in dict.fromkeys(scenes[start:stop]):
+            at = np.flatnonzero(scenes[start:stop] == scene)
+            by_name[scene].read_images([int(s) for s in slots[start + at]], out, list(at))
         return out
 
     meta = StoreMeta(

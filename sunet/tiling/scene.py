@@ -10,6 +10,7 @@ so a rerun reuses exactly the entries that would come out the same.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -113,13 +114,21 @@ class SceneCache:
         with np.load(self.path / "meta.npz") as z:
             return {k: z[k] for k in z.files}
 
-    def images(self, bands: int, patch: int) -> np.ndarray:
-        """Memory-mapped ``(n_images, bands, patch, patch)`` uint8."""
+    def read_images(self, slots: Sequence[int], out: np.ndarray, rows: Sequence[int]) -> None:
+        """Read the image at ``slots[k]`` of ``images.bin`` into ``out[rows[k]]`` (``out``:
+        C-contiguous uint8 ``(n, bands, P, P)``) through one file handle and no memory map, so
+        the pages read do not stay in this process.
+
+        Raises:
+            ValueError: the file is shorter than a slot needs (a damaged cache entry).
+        """
         raw = self.path / "images.bin"
-        n = raw.stat().st_size // (bands * patch * patch)
-        if n == 0:
-            return np.zeros((0, bands, patch, patch), np.uint8)
-        return np.memmap(raw, dtype=np.uint8, mode="r", shape=(n, bands, patch, patch))
+        size = out[0].nbytes if len(out) else 0
+        with open(raw, "rb") as f:
+            for slot, row in zip(slots, rows, strict=True):
+                f.seek(slot * size)
+                if f.readinto(memoryview(out[row]).cast("B")) != size:
+                    raise ValueError(f"{raw}: slot {slot} is past the end of the file")
 
 
 class CellStatus(IntEnum):
