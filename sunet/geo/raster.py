@@ -582,8 +582,9 @@ class SceneReader:
             raise _error(self.info.path, "read failed (truncated or corrupt?)", e) from e
         if self._scaling is not None:
             image = self._scaling.apply(image)
-        image = np.where(valid[None], image, 0).astype(np.uint8, copy=False)
-        return image, valid
+        if valid.all():  # the common case: no copy to blank what is all data
+            return image.astype(np.uint8, copy=False), valid
+        return np.where(valid[None], image, 0).astype(np.uint8, copy=False), valid
 
     def _warped(
         self, dst_crs: RioCRS, dst_transform: Affine, width: int, height: int
