@@ -393,3 +393,17 @@ def test_bad_georeferencing_is_one_line_naming_the_file(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match=problem) as err:
             inspect_scene(tmp_path / name)
         assert name.split(".")[0] in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16", "int16"])
+def test_integer_scaling_by_table_equals_the_arithmetic(dtype: str) -> None:
+    from sunet.geo.raster import ByteScaling
+
+    scaling = ByteScaling((3.5, 10.0, -20.0), (200.2, 10.0, 60000.0))  # band 2: low == high
+    info = np.iinfo(np.dtype(dtype))
+    rng = np.random.default_rng(0)
+    data = rng.integers(info.min, info.max, size=(3, 64, 64), endpoint=True).astype(dtype)
+    data[:, 0, 0], data[:, 0, 1] = info.min, info.max  # both ends of the table
+    out = scaling.apply(data)
+    assert out.dtype == np.uint8 and out.shape == data.shape
+    assert np.array_equal(out, scaling._scaled(data))
