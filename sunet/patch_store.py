@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import zarr
+from zarr.codecs import ZstdCodec
 
 from sunet.atomic import atomic_dir, atomic_path, write_text_atomic
 from sunet.geo.raster import Radiometry
@@ -55,6 +56,10 @@ __all__ = [
 
 INDEX_NAME = "index.parquet"
 ZARR_NAME = "patches.zarr"
+# zstd level of the stored patches. Level 1 compresses a 256 px RGB patch 4-6x faster than zarr's
+# default (3) for 2-3 % more bytes (measured on the synthetic city's patches: 0.17 vs 1.10 ms,
+# 82 % vs 79 % of the raw size); reading is as fast. Writing was a quarter of tiling's time.
+ZSTD_LEVEL = 1
 REPORT_NAME = "report.json"
 CONFIG_NAME = "config.json"
 IMAGE_NAME = "image"  # the zarr array of patches
@@ -202,7 +207,11 @@ def write_store(
         attrs=meta.to_attrs(),
     )
     encoding = {
-        IMAGE_NAME: {"chunks": (1, bands, patch, patch), "shards": (shard, bands, patch, patch)}
+        IMAGE_NAME: {
+            "chunks": (1, bands, patch, patch),
+            "shards": (shard, bands, patch, patch),
+            "compressors": [ZstdCodec(level=ZSTD_LEVEL)],
+        }
     }
     # One shard at a time: memory holds one shard whatever the store's size (in parallel, each
     # thread would hold its own, and the peak would grow with the thread count).

@@ -140,6 +140,33 @@ class CellStatus(IntEnum):
     NODATA = 3  # read, but more nodata than max_nodata
 
 
+class _LabelRows:
+    """The label codes of a job's cells, rasterised a row of cells at a time: a polygon across
+    several cells of a row is converted for the rasteriser once rather than once per cell, and
+    each pixel is labelled by its centre as on the cell's own grid."""
+
+    def __init__(self, job: SceneJob) -> None:
+        self._job = job
+        self._span: dict[int, tuple[int, int]] = {}  # row -> (first col, last col + 1)
+        for r, c in job.cells:
+            lo, hi = self._span.get(r, (c, c + 1))
+            self._span[r] = (min(lo, c), max(hi, c + 1))
+        self._row: int | None = None
+        self._first = 0
+        self._strip = np.zeros((0, 0), dtype=np.uint8)
+
+    def codes(self, row: int, col: int) -> np.ndarray:
+        """uint8 ``(P, P)`` label codes of cell ``(row, col)`` (a view of its row's strip)."""
+        grid, p = self._job.grid, self._job.grid.patch
+        if row != self._row:
+            first, end = self._span[row]
+            transform = grid.cell_transform(row, first)
+            self._strip = self._job.labels.rasterize(transform, (p, (end - first) * p))
+            self._row, self._first = row, first
+        x = (col - self._first) * p
+        return self._strip[:, x : x + p]
+
+
 def tile_scene(job: SceneJob) -> SceneCache:
     """Read, measure and cache every candidate cell of one scene (reuses a finished entry).
 
@@ -161,11 +188,12 @@ def tile_scene(job: SceneJob) -> SceneCache:
         kept = 0
         with open(tmp / "images.bin", "wb") as out:
             if n:
+                labels = _LabelRows(job)
                 with open_scene(job.scene, job.bands, job.radiometry) as scene:
                     for i, (r, c) in enumerate(job.cells):
                         if 1.0 - job.coverage[i] > job.max_nodata + _COVERAGE_MARGIN:
                             continue
-                        codes = job.labels.rasterize(grid.cell_transform(r, c), (p, p))
+                        codes = labels.codes(r, c)
                         labelled[i] = np.count_nonzero(codes) / codes.size
                         if labelled[i] < job.min_labelled:
                             status[i] = CellStatus.UNLABELLED
