@@ -17,7 +17,8 @@ little; the ratio does. Both sides move the same number of pixels (the stored pa
 
 ``ratio = baseline seconds / tiling seconds`` (throughput of tiling as a share of the baseline's);
 ``gdalwarp_ratio = warp-then-cut seconds / tiling seconds`` (above 1: the tiler is faster); medians
-over ``repeats`` alternating runs. Run: ``python -m benchmarks.tiling_throughput``.
+over ``repeats`` alternating runs, for each of :data:`WORKLOADS` (4 scenes of 1024 px, and 2 of the
+paper's ~3500 px). Run: ``python -m benchmarks.tiling_throughput``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from shapely.geometry import box
 from sunet.threads import threads_for
 from sunet.tiling import TileConfig, tile
 
-__all__ = ["make_scenes", "run"]
+__all__ = ["WORKLOADS", "make_scenes", "measure", "run"]
 
 _CLASSES = ["1", "2", "3", "4", "5", "6", "8", "9", "A", "B", "D", "E", "G"]
 
@@ -134,7 +135,7 @@ def _warp_then_cut(
     return warp_s
 
 
-def run(
+def measure(
     workdir: Path | None = None,
     city: Path | None = None,
     scenes: int = 4,
@@ -143,7 +144,7 @@ def run(
     repeats: int = 3,
     workers: int = 0,
 ) -> dict[str, Any]:
-    """Measure tiling against the plain read + write baseline; returns the figures as a dict.
+    """Tiling of one workload against the plain read + write baseline; the figures as a dict.
 
     ``city``: a folder from ``lcz-map synth`` (``scenes/``, ``labels.gpkg``) to use instead of
     the generated row of ``scenes`` scenes of ``size`` px. ``workers``: tiling's threads (0, its
@@ -215,6 +216,22 @@ def run(
             shutil.rmtree(root, ignore_errors=True)
 
 
+# The workloads of `make bench`: small scenes, where tiling's fixed costs (planning, the store's
+# metadata) weigh most, and scenes of the paper's size (~3500 px Google Earth scenes).
+WORKLOADS = ((4, 1024), (2, 3500))
+
+
+def run(workdir: Path | None = None, repeats: int = 3) -> dict[str, Any]:
+    """:func:`measure` on each of :data:`WORKLOADS` (a sub-folder of ``workdir`` each); the
+    headline ``ratio`` and ``gdalwarp_ratio`` are those of the paper-sized scenes."""
+    result: dict[str, Any] = {}
+    for scenes, size in WORKLOADS:
+        sub = None if workdir is None else Path(workdir) / f"{scenes}x{size}"
+        result[f"{scenes} x {size} px"] = measure(sub, scenes=scenes, size=size, repeats=repeats)
+    paper = result[f"{WORKLOADS[-1][0]} x {WORKLOADS[-1][1]} px"]
+    return {"ratio": paper["ratio"], "gdalwarp_ratio": paper["gdalwarp_ratio"], **result}
+
+
 if __name__ == "__main__":
     import argparse
 
@@ -223,4 +240,8 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=0, help="tiling threads (0: every core)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    print(json.dumps(run(city=args.city, workers=args.workers, repeats=args.repeats), indent=2))
+    if args.city is None and args.workers == 0:
+        print(json.dumps(run(repeats=args.repeats), indent=2))
+    else:
+        figures = measure(city=args.city, workers=args.workers, repeats=args.repeats)
+        print(json.dumps(figures, indent=2))
