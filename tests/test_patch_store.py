@@ -29,6 +29,12 @@ META = StoreMeta(crs="EPSG:32650", gsd=1.0, patch_size=8, source_bands=[4, 3, 2]
 
 def _write(out: Path, meta: StoreMeta = META, n: int = 5) -> np.ndarray:
     images = np.arange(n * 3 * 8 * 8, dtype=np.uint64).reshape(n, 3, 8, 8).astype(np.uint8)
+    _write_images(out, images, meta)
+    return images
+
+
+def _write_images(out: Path, images: np.ndarray, meta: StoreMeta = META) -> None:
+    n = len(images)
     values: dict[str, object] = {
         "patch_id": [f"r0_c{i}" for i in range(n)], "row": [0] * n, "col": list(range(n)),
         "store_index": list(range(n)), "scene": ["s"] * n, "split": ["train"] * n,
@@ -41,7 +47,6 @@ def _write(out: Path, meta: StoreMeta = META, n: int = 5) -> np.ndarray:
                              crs="EPSG:32650")  # fmt: skip
     write_store(out, index, lambda a, b: images[a:b], meta=meta, shard=2,
                 report={"patches": n}, config={"patch": 8})  # fmt: skip
-    return images
 
 
 def test_written_store_reads_back(tmp_path: Path) -> None:
@@ -85,3 +90,31 @@ def test_older_attributes_get_what_the_store_was_made_with(tmp_path: Path) -> No
         StoreMeta.from_attrs({"crs": "c", "gsd": 1, "patch_size": 16}, (1, 3, 8, 8), where)
     with pytest.raises(ValueError, match="'gsd' and 'crs' are required"):
         StoreMeta.from_attrs({"crs": "c"}, (1, 3, 8, 8), where)
+
+
+def test_shards_are_what_zarr_itself_writes_byte_for_byte(tmp_path: Path) -> None:
+    """The image shards are written without zarr's chunk machinery; zarr writing the same array
+    (same codecs, partial last shard, an all-0 patch left out) gives the same files."""
+    import xarray as xr
+
+    from sunet.patch_store import IMAGE_NAME, ZSTD_LEVEL
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(7, 3, 8, 8), dtype=np.uint8)
+    images[:, :, :4] //= 16  # compressible halves
+    images[2] = 0  # the fill value: no chunk
+    images[4:6] = 0  # a whole shard of fill values: no shard file
+    _write_images(tmp_path / "ours", images)
+    ds = xr.Dataset({IMAGE_NAME: (("patch", "band", "y", "x"), images)},
+                    coords={"patch": np.arange(7, dtype=np.int64)}, attrs=META.to_attrs())  # fmt: skip
+    encoding = {IMAGE_NAME: {"chunks": (1, 3, 8, 8), "shards": (2, 3, 8, 8),
+                             "compressors": [zarr.codecs.ZstdCodec(level=ZSTD_LEVEL)]}}  # fmt: skip
+    ds.to_zarr(tmp_path / "zarr.zarr", mode="w", zarr_format=3, consolidated=False,
+               encoding=encoding)  # fmt: skip
+    ours, theirs = tmp_path / "ours" / ZARR_NAME, tmp_path / "zarr.zarr"
+    files = sorted(str(p.relative_to(theirs)) for p in theirs.rglob("*") if p.is_file())
+    assert sorted(str(p.relative_to(ours)) for p in ours.rglob("*") if p.is_file()) == files
+    assert f"{IMAGE_NAME}/c/1/0/0/0" in files and f"{IMAGE_NAME}/c/2/0/0/0" not in files
+    for name in files:
+        assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
+    np.testing.assert_array_equal(PatchStore(tmp_path / "ours").read(np.arange(7)), images)
