@@ -11,8 +11,9 @@ first, ``patches.zarr`` is built under a temporary name and renamed, then ``repo
 ``config.json``, and ``index.parquet`` last, atomically. A folder without ``index.parquet`` is
 therefore never a complete store.
 
-The zarr array is written through xarray as zarr v3 with one patch per inner chunk and
-``shard`` patches per shard file (sharding keeps file counts low: a 22,500-patch store is ~350
+The zarr array is zarr v3 with one patch per inner chunk (zstd) and ``shard`` patches per shard
+file: xarray writes its layout and attributes, and the shard files are encoded here exactly as zarr
+encodes them (:func:`_write_shards`) (sharding keeps file counts low: a 22,500-patch store is ~350
 files rather than 22,500). It is read with zarr directly, in sorted runs of consecutive patches,
 which is several times faster than going through xarray (or zarr's orthogonal indexing) for
 scattered patches.
