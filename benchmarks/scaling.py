@@ -48,12 +48,15 @@ def _map_child(root: str, side_km: float) -> None:
 
 
 def _tile_child(root: str, scenes: int) -> None:
-    """One tiling from scratch in this fresh process; prints seconds, scenes and peak memory."""
+    """One tiling from scratch in this fresh process (of scenes the parent made, so that making
+    them weighs on no measurement); prints seconds, scenes and peak memory."""
     from benchmarks.mapping_throughput import _RssSampler
-    from benchmarks.tiling_throughput import make_scenes
     from sunet.tiling import TileConfig, tile
 
-    scene_dir, labels = make_scenes(Path(root) / f"data{scenes}", scenes, 1024)
+    scene_dir, labels = (
+        Path(root) / f"data{scenes}" / "scenes",
+        Path(root) / f"data{scenes}" / "labels.gpkg",
+    )
     config = TileConfig(scenes=[scene_dir], labels=labels, out=Path(root) / f"store{scenes}")
     with _RssSampler() as rss:
         t0 = time.perf_counter()
@@ -86,11 +89,14 @@ def run(workdir: Path | None = None) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="scaling-")) if workdir is None else Path(workdir)
     root.mkdir(parents=True, exist_ok=True)
     from benchmarks.mapping_throughput import _bundle, _scene
+    from benchmarks.tiling_throughput import make_scenes
 
     try:  # the scenes, stores and maps are scratch: gone after the run
         _scene(root / "scene.tif", 4 * 1000 + 512)
         _bundle(root / "model.safetensors")
         mapping = [_child("_map_child", str(root), f**0.5) for f in FACTORS]
+        for f in FACTORS:
+            make_scenes(root / f"data{f}", f, 1024)
         tiling = [_child("_tile_child", str(root), f) for f in FACTORS]
     finally:
         shutil.rmtree(root, ignore_errors=True)
