@@ -16,6 +16,7 @@ from rasterio.enums import ColorInterp
 from rasterio.warp import transform_bounds
 from shapely.geometry import Point
 
+from sunet.geo.crs import to_rasterio
 from sunet.geo.grid import PatchGrid, window_transform
 from sunet.geo.raster import (
     Radiometry,
@@ -407,3 +408,24 @@ def test_integer_scaling_by_table_equals_the_arithmetic(dtype: str) -> None:
     out = scaling.apply(data)
     assert out.dtype == np.uint8 and out.shape == data.shape
     assert np.array_equal(out, scaling._scaled(data))
+
+
+def test_a_cell_is_warped_through_an_affine_grid_of_the_scene_crs_as_close_as_projected(
+    tmp_path: Path, scene_at: Callable[..., Path]
+) -> None:
+    """A 256 m cell of a Web Mercator scene is read through an affine grid in EPSG:3857 (no
+    projection in the warp); it agrees with GDAL's projected warp to 1 DN, and a window too
+    large for one affine grid (here 2 km) keeps the projection."""
+    info = inspect_scene(scene_at(tmp_path / "s.tif", crs=3857, size_px=700, seed=2))
+    utm = CRS.from_epsg(32650)
+    x, y = _utm(114.30, 30.59)
+    cell = Affine(1.0, 0, x - 128, 0, -1.0, y + 128)  # 256 m around the centre, inside
+    with open_scene(info) as reader:
+        local = reader._in_scene_crs(utm, cell, 256, 256)
+        assert local is not None and local.b != 0  # a slightly rotated grid in the scene CRS
+        image, valid = reader.read(utm, cell, 256, 256)
+        projected, projected_valid = reader._warped(to_rasterio(utm), cell, 256, 256)
+        assert reader._in_scene_crs(utm, cell, 2048, 2048) is None
+    assert valid.all() and projected_valid.all()
+    diff = np.abs(image.astype(int) - projected)
+    assert diff.max() <= 1 and diff.mean() < 0.1

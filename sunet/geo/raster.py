@@ -453,6 +453,16 @@ def scene_footprint(info: SceneInfo, dst_crs: CRS, densify: int = 16) -> Polygon
     return shapely.transform(poly, lambda xy: np.column_stack(to_dst.transform(xy[:, 0], xy[:, 1])))
 
 
+def _affine_xy(t: Affine, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Points ``(x, y)`` (arrays) through the affine ``t``."""
+    return t.a * x + t.b * y + t.c, t.d * x + t.e * y + t.f
+
+
+# How far (scene pixels) an affine grid in the scene's CRS may stray from the projected window
+# for a warp to use it instead of the projection (see SceneReader._in_scene_crs).
+_AFFINE_TOLERANCE_PX = 0.02
+
+
 @functools.lru_cache(maxsize=32)
 def _transformer(src: CRS, dst: CRS, thread: int) -> Transformer:
     """An ``always_xy`` transformer, built once per CRS pair and thread (building one costs
@@ -548,6 +558,11 @@ class SceneReader:
     returns the source pixels, and the source's alpha band or dataset mask gives the same
     validity as the warp's alpha, so the result is the warp's without its cost. A rotated scene
     (a world file with rotation terms) is always warped.
+
+    A window of another CRS small enough for one affine grid in the scene's CRS to follow the
+    projection to 0.02 px (a 256 m cell between Web Mercator and UTM) is warped through that
+    grid, with no projection in GDAL's warp: 20 % faster, and within 1 DN of the projected warp
+    (which itself approximates the projection to 0.125 px). Larger windows are projected.
     """
 
     def __init__(
@@ -578,6 +593,7 @@ class SceneReader:
         )
         # A scene whose CRS comes from a .prj or scene_crs rather than the file gives it the warp.
         self._src_crs = to_rasterio(info.crs) if src.crs is None else None
+        self._scene_rio_crs = to_rasterio(info.crs)
         # The last target CRS seen and what it implies: hashing a pyproj CRS exports its WKT
         # (~0.3 ms), too much to repeat for every cell of a scene.
         self._crs_seen: CRS | None = None
@@ -599,6 +615,11 @@ class SceneReader:
         offset = _grid_offset(self.info, dst_transform) if same_crs else None
         try:
             if offset is None:
+                local = (
+                    None if same_crs else self._in_scene_crs(dst_crs, dst_transform, width, height)
+                )
+                if local is not None:  # the window as an affine grid of the scene's own CRS
+                    rio_crs, dst_transform = self._scene_rio_crs, local
                 image, valid = self._warped(rio_crs, dst_transform, width, height)
             else:
                 image, valid = self._direct(offset, width, height)
@@ -609,6 +630,34 @@ class SceneReader:
         if valid.all():  # the common case: no copy to blank what is all data
             return image.astype(np.uint8, copy=False), valid
         return np.where(valid[None], image, 0).astype(np.uint8, copy=False), valid
+
+    def _in_scene_crs(
+        self, dst_crs: CRS, dst_transform: Affine, width: int, height: int
+    ) -> Affine | None:
+        """The window's pixel grid as an affine grid in the scene's CRS, when one fits it to
+        within :data:`_AFFINE_TOLERANCE_PX` scene pixels at its far corner and centre (a cell of
+        256 m between Web Mercator and UTM: ~0.01 px); else ``None``.
+
+        GDAL then warps without a projection: ~20 % faster than letting its transformer
+        approximate the projection along each row (to 0.125 px), and closer to the exact
+        projection."""
+        to_scene = _transformer(dst_crs, self.info.crs, threading.get_ident())
+        cols = np.array([0.0, width, 0.0, width, width / 2])
+        rows = np.array([0.0, 0.0, height, height, height / 2])
+        sx, sy = to_scene.transform(*_affine_xy(dst_transform, cols, rows))
+        sx, sy = np.asarray(sx), np.asarray(sy)
+        if not (np.isfinite(sx).all() and np.isfinite(sy).all()):
+            return None
+        local = Affine(
+            (sx[1] - sx[0]) / width, (sx[2] - sx[0]) / height, sx[0],
+            (sy[1] - sy[0]) / width, (sy[2] - sy[0]) / height, sy[0],
+        )  # fmt: skip
+        to_pixels = ~self.info.transform
+        fitted = _affine_xy(to_pixels, *_affine_xy(local, cols[3:], rows[3:]))
+        exact = _affine_xy(to_pixels, sx[3:], sy[3:])
+        if np.hypot(fitted[0] - exact[0], fitted[1] - exact[1]).max() > _AFFINE_TOLERANCE_PX:
+            return None
+        return local
 
     def _warped(
         self, dst_crs: RioCRS, dst_transform: Affine, width: int, height: int

@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 # Bump when the cached layout or the computation changes, so old entries are not reused.
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: warped reads through an affine grid in the scene CRS
 # Slack on the footprint test, for the densified outline's approximation of curved edges.
 _COVERAGE_MARGIN = 1e-3
 
