@@ -429,3 +429,30 @@ def test_a_cell_is_warped_through_an_affine_grid_of_the_scene_crs_as_close_as_pr
     assert valid.all() and projected_valid.all()
     diff = np.abs(image.astype(int) - projected)
     assert diff.max() <= 1 and diff.mean() < 0.1
+
+
+def test_a_map_strip_reads_each_pixel_as_the_tiler_reads_its_cell(
+    tmp_path: Path, scene_at: Callable[..., Path]
+) -> None:
+    """Web Mercator -> UTM: a strip (the width of a batch of windows, at a half-cell row offset)
+    and the 256 m cells it crosses are warped through the same affine block grids, so mapping
+    sees the pixels training saw; one projected warp of the whole strip would not (GDAL widens
+    its bilinear kernel for the strip's rotated bounding box)."""
+    info = inspect_scene(scene_at(tmp_path / "s.tif", crs=3857, size_px=1400, seed=4))
+    utm = CRS.from_epsg(32650)
+    grid = PatchGrid(utm, 1.0, 256)
+    x, y = _utm(114.30, 30.59)
+    row, col = grid.cell_of(x - 300, y + 300)
+    cells = [(row, col + k) for k in range(3)] + [(row + 1, col + k) for k in range(3)]
+    strip = grid.cell_transform(row, col) @ Affine.translation(0, 128)  # rows 128-384
+    with open_scene(info) as reader:
+        image, valid = reader.read(utm, strip, 768, 256)
+        reads = {rc: reader.read(utm, grid.cell_transform(*rc), 256, 256) for rc in cells}
+        projected, _ = reader._warped(to_rasterio(utm), strip, 768, 256)
+    assert valid.all()
+    for k in range(3):
+        top, bottom = reads[(row, col + k)][0], reads[(row + 1, col + k)][0]
+        cols = slice(256 * k, 256 * (k + 1))
+        assert np.array_equal(image[:, :128, cols], top[:, 128:])
+        assert np.array_equal(image[:, 128:, cols], bottom[:, :128])
+    assert not np.array_equal(image, projected)

@@ -461,6 +461,8 @@ def _affine_xy(t: Affine, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.
 # How far (scene pixels) an affine grid in the scene's CRS may stray from the projected window
 # for a warp to use it instead of the projection (see SceneReader._in_scene_crs).
 _AFFINE_TOLERANCE_PX = 0.02
+# Side (target pixels) of the blocks a window is warped by, each through its own affine grid.
+_AFFINE_BLOCK = 256
 
 
 @functools.lru_cache(maxsize=32)
@@ -559,10 +561,14 @@ class SceneReader:
     validity as the warp's alpha, so the result is the warp's without its cost. A rotated scene
     (a world file with rotation terms) is always warped.
 
-    A window of another CRS small enough for one affine grid in the scene's CRS to follow the
-    projection to 0.02 px (a 256 m cell between Web Mercator and UTM) is warped through that
-    grid, with no projection in GDAL's warp: 20 % faster, and within 1 DN of the projected warp
-    (which itself approximates the projection to 0.125 px). Larger windows are projected.
+    A window of another CRS is warped block by block: the target grid is cut into 256 px blocks
+    from its origin, and each block through an affine grid in the scene's CRS that follows the
+    projection to 0.02 px (a 256 m block between Web Mercator and UTM: ~0.01 px), with no
+    projection in GDAL's warp. A pixel is then read the same whatever window asks for it, so a
+    map's strips see exactly the pixels tiling cut for training; one projected warp of a whole
+    strip did not (GDAL widens its bilinear kernel by the strip's rotated bounding box: up to
+    11 DN off, 37 % of values), and was 2.6x slower on a 2176 px strip. Windows whose blocks
+    are not affine enough (coarse pixels, other projections) are projected whole.
     """
 
     def __init__(
@@ -615,12 +621,13 @@ class SceneReader:
         offset = _grid_offset(self.info, dst_transform) if same_crs else None
         try:
             if offset is None:
-                local = (
-                    None if same_crs else self._in_scene_crs(dst_crs, dst_transform, width, height)
+                blocks = (
+                    None if same_crs else self._affine_blocks(dst_crs, dst_transform, width, height)
                 )
-                if local is not None:  # the window as an affine grid of the scene's own CRS
-                    rio_crs, dst_transform = self._scene_rio_crs, local
-                image, valid = self._warped(rio_crs, dst_transform, width, height)
+                if blocks is not None:
+                    image, valid = self._warped_by_blocks(blocks, width, height)
+                else:
+                    image, valid = self._warped(rio_crs, dst_transform, width, height)
             else:
                 image, valid = self._direct(offset, width, height)
         except RasterioError as e:
@@ -630,6 +637,52 @@ class SceneReader:
         if valid.all():  # the common case: no copy to blank what is all data
             return image.astype(np.uint8, copy=False), valid
         return np.where(valid[None], image, 0).astype(np.uint8, copy=False), valid
+
+    def _affine_blocks(
+        self, dst_crs: CRS, dst_transform: Affine, width: int, height: int
+    ) -> list[tuple[Affine, Window]] | None:
+        """The window cut along the target grid's :data:`_AFFINE_BLOCK`-pixel blocks (counted
+        from the grid's origin, so a pixel always falls in the same block whatever window reads
+        it), each part with the block's affine grid in the scene's CRS moved to the part:
+        ``[(transform, part of the window)]``. ``None`` when the target grid is not north-up on
+        whole pixels or a block's projection is not affine enough (:meth:`_in_scene_crs`)."""
+        t = dst_transform
+        if t.b != 0 or t.d != 0 or not (t.a > 0 and t.e < 0):
+            return None
+        col, row = t.c / t.a, t.f / t.e
+        if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
+            return None
+        col, row, size = round(col), round(row), _AFFINE_BLOCK
+        parts = []
+        for by in range(row // size, -(-(row + height) // size)):
+            for bx in range(col // size, -(-(col + width) // size)):
+                block = Affine(t.a, 0, bx * size * t.a, 0, t.e, by * size * t.e)
+                local = self._in_scene_crs(dst_crs, block, size, size)
+                if local is None:
+                    return None
+                r0, r1 = max(row, by * size), min(row + height, (by + 1) * size)
+                c0, c1 = max(col, bx * size), min(col + width, (bx + 1) * size)
+                moved = local @ Affine.translation(c0 - bx * size, r0 - by * size)
+                parts.append((moved, Window(c0 - col, r0 - row, c1 - c0, r1 - r0)))
+        return parts
+
+    def _warped_by_blocks(
+        self, parts: list[tuple[Affine, Window]], width: int, height: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Source-dtype bands and validity of a window warped part by part (see
+        :meth:`_affine_blocks`), each through an affine grid of the scene's CRS."""
+        if len(parts) == 1:
+            transform, _ = parts[0]
+            return self._warped(self._scene_rio_crs, transform, width, height)
+        image = np.zeros((len(self._bands), height, width), dtype=self.info.dtype)
+        valid = np.zeros((height, width), dtype=bool)
+        for transform, part in parts:
+            rows = slice(int(part.row_off), int(part.row_off + part.height))
+            cols = slice(int(part.col_off), int(part.col_off + part.width))
+            image[:, rows, cols], valid[rows, cols] = self._warped(
+                self._scene_rio_crs, transform, int(part.width), int(part.height)
+            )
+        return image, valid
 
     def _in_scene_crs(
         self, dst_crs: CRS, dst_transform: Affine, width: int, height: int
