@@ -447,8 +447,13 @@ def test_a_map_strip_reads_each_pixel_as_the_tiler_reads_its_cell(
     strip = grid.cell_transform(row, col) @ Affine.translation(0, 128)  # rows 128-384
     with open_scene(info) as reader:
         image, valid = reader.read(utm, strip, 768, 256)
-        reads = {rc: reader.read(utm, grid.cell_transform(*rc), 256, 256) for rc in cells}
         projected, _ = reader._warped(to_rasterio(utm), strip, 768, 256)
+        below = strip @ Affine.translation(0, 128)  # the next strip: half from kept blocks
+        next_image, _ = reader.read(utm, below, 768, 256)
+    with open_scene(info) as cells_reader:  # nothing kept: every cell warped anew
+        reads = {rc: cells_reader.read(utm, grid.cell_transform(*rc), 256, 256) for rc in cells}
+    with open_scene(info) as fresh:
+        assert np.array_equal(fresh.read(utm, below, 768, 256)[0], next_image)
     assert valid.all()
     for k in range(3):
         top, bottom = reads[(row, col + k)][0], reads[(row + 1, col + k)][0]

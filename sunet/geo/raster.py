@@ -37,6 +37,7 @@ import math
 import os
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -463,6 +464,21 @@ def _affine_xy(t: Affine, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.
 _AFFINE_TOLERANCE_PX = 0.02
 # Side (target pixels) of the blocks a window is warped by, each through its own affine grid.
 _AFFINE_BLOCK = 256
+# Warped blocks a scene reader keeps (~0.26 MB each for 8-bit RGB): more than a row of blocks
+# across a 4096 px scene, so a map's next strip finds the blocks it shares with the last one.
+_BLOCKS_KEPT = 32
+
+
+@dataclass(frozen=True)
+class _BlockPart:
+    """Where one block of the target grid meets a window: the block (``key``), its affine grid
+    in the scene's CRS (``local``; None when the block is kept already), the part of the block
+    (``inside``) and of the window (``window``) as ``(rows, cols)`` slices."""
+
+    key: tuple[object, ...]
+    local: Affine | None
+    inside: tuple[slice, slice]
+    window: tuple[slice, slice]
 
 
 @functools.lru_cache(maxsize=32)
@@ -600,6 +616,8 @@ class SceneReader:
         # A scene whose CRS comes from a .prj or scene_crs rather than the file gives it the warp.
         self._src_crs = to_rasterio(info.crs) if src.crs is None else None
         self._scene_rio_crs = to_rasterio(info.crs)
+        # Warped blocks kept for the next windows (see _warped_by_blocks).
+        self._blocks: OrderedDict[tuple[object, ...], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         # The last target CRS seen and what it implies: hashing a pyproj CRS exports its WKT
         # (~0.3 ms), too much to repeat for every cell of a scene.
         self._crs_seen: CRS | None = None
@@ -640,12 +658,12 @@ class SceneReader:
 
     def _affine_blocks(
         self, dst_crs: CRS, dst_transform: Affine, width: int, height: int
-    ) -> list[tuple[Affine, Window]] | None:
+    ) -> list[_BlockPart] | None:
         """The window cut along the target grid's :data:`_AFFINE_BLOCK`-pixel blocks (counted
         from the grid's origin, so a pixel always falls in the same block whatever window reads
-        it), each part with the block's affine grid in the scene's CRS moved to the part:
-        ``[(transform, part of the window)]``. ``None`` when the target grid is not north-up on
-        whole pixels or a block's projection is not affine enough (:meth:`_in_scene_crs`)."""
+        it), each block with its affine grid in the scene's CRS (``None`` where the block is
+        already warped and kept). ``None`` when the target grid is not north-up on whole pixels
+        or a block's projection is not affine enough (:meth:`_in_scene_crs`)."""
         t = dst_transform
         if t.b != 0 or t.d != 0 or not (t.a > 0 and t.e < 0):
             return None
@@ -656,32 +674,41 @@ class SceneReader:
         parts = []
         for by in range(row // size, -(-(row + height) // size)):
             for bx in range(col // size, -(-(col + width) // size)):
-                block = Affine(t.a, 0, bx * size * t.a, 0, t.e, by * size * t.e)
-                local = self._in_scene_crs(dst_crs, block, size, size)
-                if local is None:
-                    return None
+                key = (dst_crs.srs, t.a, t.e, bx, by)
+                local = None
+                if key not in self._blocks:
+                    block = Affine(t.a, 0, bx * size * t.a, 0, t.e, by * size * t.e)
+                    local = self._in_scene_crs(dst_crs, block, size, size)
+                    if local is None:
+                        return None
                 r0, r1 = max(row, by * size), min(row + height, (by + 1) * size)
                 c0, c1 = max(col, bx * size), min(col + width, (bx + 1) * size)
-                moved = local @ Affine.translation(c0 - bx * size, r0 - by * size)
-                parts.append((moved, Window(c0 - col, r0 - row, c1 - c0, r1 - r0)))
+                inside = np.s_[r0 - by * size : r1 - by * size, c0 - bx * size : c1 - bx * size]
+                window = np.s_[r0 - row : r1 - row, c0 - col : c1 - col]
+                parts.append(_BlockPart(key, local, inside, window))
         return parts
 
     def _warped_by_blocks(
-        self, parts: list[tuple[Affine, Window]], width: int, height: int
+        self, parts: list[_BlockPart], width: int, height: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Source-dtype bands and validity of a window warped part by part (see
-        :meth:`_affine_blocks`), each through an affine grid of the scene's CRS."""
-        if len(parts) == 1:
-            transform, _ = parts[0]
-            return self._warped(self._scene_rio_crs, transform, width, height)
+        """Source-dtype bands and validity of a window put together from whole warped blocks
+        (see :meth:`_affine_blocks`). The last :data:`_BLOCKS_KEPT` blocks are kept: a map's
+        strips overlap by half a window, so each block is warped once rather than twice."""
         image = np.zeros((len(self._bands), height, width), dtype=self.info.dtype)
         valid = np.zeros((height, width), dtype=bool)
-        for transform, part in parts:
-            rows = slice(int(part.row_off), int(part.row_off + part.height))
-            cols = slice(int(part.col_off), int(part.col_off + part.width))
-            image[:, rows, cols], valid[rows, cols] = self._warped(
-                self._scene_rio_crs, transform, int(part.width), int(part.height)
-            )
+        for part in parts:
+            if part.key in self._blocks:
+                self._blocks.move_to_end(part.key)
+                block_image, block_valid = self._blocks[part.key]
+            else:
+                assert part.local is not None  # _affine_blocks fits every block not kept
+                size = _AFFINE_BLOCK
+                block_image, block_valid = self._warped(self._scene_rio_crs, part.local, size, size)
+                self._blocks[part.key] = (block_image, block_valid)
+                if len(self._blocks) > _BLOCKS_KEPT:
+                    self._blocks.popitem(last=False)
+            image[(slice(None), *part.window)] = block_image[(slice(None), *part.inside)]
+            valid[part.window] = block_valid[part.inside]
         return image, valid
 
     def _in_scene_crs(
