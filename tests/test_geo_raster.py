@@ -461,3 +461,26 @@ def test_a_map_strip_reads_each_pixel_as_the_tiler_reads_its_cell(
         assert np.array_equal(image[:, :128, cols], top[:, 128:])
         assert np.array_equal(image[:, 128:, cols], bottom[:, :128])
     assert not np.array_equal(image, projected)
+
+
+def test_blocks_let_go_while_a_window_is_read_are_warped_again(
+    tmp_path: Path, scene_at: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window of more blocks than a reader keeps: blocks kept when it was planned can be let go
+    before their turn; they are warped again, and the window reads as from a fresh reader."""
+    import sunet.geo.raster as raster
+
+    monkeypatch.setattr(raster, "_BLOCKS_KEPT", 3)
+    info = inspect_scene(scene_at(tmp_path / "s.tif", crs=3857, size_px=1400, seed=5))
+    utm = CRS.from_epsg(32650)
+    grid = PatchGrid(utm, 1.0, 256)
+    row, col = grid.cell_of(*_utm(114.2945, 30.5915))
+    first = grid.cell_transform(row, col) @ Affine.translation(0, 128)  # 3 x 2 blocks
+    shifted = first @ Affine.translation(256, 0)  # shares 2 x 2 of them
+    with open_scene(info) as reader:
+        reader.read(utm, first, 768, 256)
+        image, valid = reader.read(utm, shifted, 768, 256)
+    with open_scene(info) as fresh:
+        expected, expected_valid = fresh.read(utm, shifted, 768, 256)
+    assert valid.all() and np.array_equal(valid, expected_valid)
+    assert np.array_equal(image, expected)
