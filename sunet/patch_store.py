@@ -40,7 +40,6 @@ from sunet.hashing import file_hash
 from sunet.lcz import abundance_columns
 
 if TYPE_CHECKING:
-    import dask.array as da
     import geopandas as gpd
 
 __all__ = [
@@ -150,26 +149,6 @@ class StoreMeta:
         )
 
 
-def _image_array(
-    fetch: Callable[[int, int], np.ndarray], n: int, bands: int, patch: int, shard: int
-) -> da.Array:
-    """A lazy ``(n, bands, patch, patch)`` uint8 array whose chunks are shards, each filled by
-    ``fetch(start, stop)``."""
-    import dask  # dask and xarray only where a store is written: readers (training) skip them
-    import dask.array as da
-
-    bounds = [(s, min(s + shard, n)) for s in range(0, n, shard)]
-    parts = [
-        da.from_delayed(
-            dask.delayed(fetch)(start, stop),
-            shape=(stop - start, bands, patch, patch),
-            dtype=np.uint8,
-        )
-        for start, stop in bounds
-    ]
-    return da.concatenate(parts, axis=0)
-
-
 def _write_shards(array: Path, fetch: Callable[[int, int], np.ndarray], n: int, shard: int) -> None:
     """The shard files of the image array (zarr v3 ``sharding_indexed``: each patch a chunk,
     bytes then zstd, the index of (offset, length) pairs at the end with its CRC32C), written as
@@ -225,12 +204,13 @@ def write_store(
     (out / INDEX_NAME).unlink(missing_ok=True)
     n = len(index)
     shard = max(1, min(shard, n))
-    image = (
-        _image_array(fetch, n, bands, patch, shard)
-        if n
-        else np.zeros((0, bands, patch, patch), np.uint8)
-    )
+    # dask and xarray only where a store is written: readers (training) skip them.
+    import dask.array as da
     import xarray as xr
+
+    # A lazy stand-in that gives xarray the array's layout; its values are never computed: the
+    # shards are written below from fetch().
+    image = da.zeros((n, bands, patch, patch), dtype=np.uint8, chunks=(shard, bands, patch, patch))
 
     ds = xr.Dataset(
         {IMAGE_NAME: (("patch", "band", "y", "x"), image)},

@@ -471,17 +471,14 @@ _BLOCKS_KEPT = 32
 
 @dataclass(frozen=True)
 class _BlockPart:
-    """Where one block of the target grid meets a window: the block (``key``; ``crs`` and
-    ``block``: the target CRS and the block's transform), its affine grid in the scene's CRS
-    (``local``; None when the block was kept already), the part of the block (``inside``) and
-    of the window (``window``) as ``(rows, cols)`` slices."""
+    """Where one block of the target grid meets a window: the block (``key``), its affine grid
+    in the scene's CRS (``local``; None when the block is kept already), the part of the block
+    (``inside``) and of the window (``window``) as ``(rows, cols)`` slices."""
 
     key: tuple[object, ...]
     local: Affine | None
     inside: tuple[slice, slice]
     window: tuple[slice, slice]
-    crs: CRS
-    block: Affine  # the block's transform on the target grid
 
 
 @functools.lru_cache(maxsize=32)
@@ -678,11 +675,9 @@ class SceneReader:
         for by in range(row // size, -(-(row + height) // size)):
             for bx in range(col // size, -(-(col + width) // size)):
                 key = (dst_crs.srs, t.a, t.e, bx, by)
-                block = Affine(t.a, 0, bx * size * t.a, 0, t.e, by * size * t.e)
                 local = None
-                if key in self._blocks:
-                    self._blocks.move_to_end(key)  # kept while this window's new blocks come in
-                else:
+                if key not in self._blocks:
+                    block = Affine(t.a, 0, bx * size * t.a, 0, t.e, by * size * t.e)
                     local = self._in_scene_crs(dst_crs, block, size, size)
                     if local is None:
                         return None
@@ -690,7 +685,7 @@ class SceneReader:
                 c0, c1 = max(col, bx * size), min(col + width, (bx + 1) * size)
                 inside = np.s_[r0 - by * size : r1 - by * size, c0 - bx * size : c1 - bx * size]
                 window = np.s_[r0 - row : r1 - row, c0 - col : c1 - col]
-                parts.append(_BlockPart(key, local, inside, window, dst_crs, block))
+                parts.append(_BlockPart(key, local, inside, window))
         return parts
 
     def _warped_by_blocks(
@@ -698,26 +693,22 @@ class SceneReader:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Source-dtype bands and validity of a window put together from whole warped blocks
         (see :meth:`_affine_blocks`). The last :data:`_BLOCKS_KEPT` blocks are kept: a map's
-        strips overlap by half a window, so each block is warped once rather than twice."""
+        strips overlap by half a window, so each block is warped once rather than twice. Blocks
+        are let go only once the window is whole, so every block kept when it was planned is
+        there when its turn comes."""
         image = np.zeros((len(self._bands), height, width), dtype=self.info.dtype)
         valid = np.zeros((height, width), dtype=bool)
         for part in parts:
-            if part.key in self._blocks:
+            if part.local is None:
                 self._blocks.move_to_end(part.key)
-                block_image, block_valid = self._blocks[part.key]
             else:
                 size = _AFFINE_BLOCK
-                # A block kept when the window was planned may have been let go since (a window of
-                # more blocks than are kept): its affine grid is fitted again, as it was first.
-                local = part.local or self._in_scene_crs(part.crs, part.block, size, size)
-                if local is None:
-                    raise RasterioError(f"block {part.key[-2:]} no longer fits an affine grid")
-                block_image, block_valid = self._warped(self._scene_rio_crs, local, size, size)
-                self._blocks[part.key] = (block_image, block_valid)
-                if len(self._blocks) > _BLOCKS_KEPT:
-                    self._blocks.popitem(last=False)
+                self._blocks[part.key] = self._warped(self._scene_rio_crs, part.local, size, size)
+            block_image, block_valid = self._blocks[part.key]
             image[(slice(None), *part.window)] = block_image[(slice(None), *part.inside)]
             valid[part.window] = block_valid[part.inside]
+        while len(self._blocks) > _BLOCKS_KEPT:
+            self._blocks.popitem(last=False)
         return image, valid
 
     def _in_scene_crs(
